@@ -1,0 +1,128 @@
+//! The `drover` command line. `serve` runs the daemon; every other command
+//! is a client of its API, except `plugin check`, which works offline.
+
+mod client;
+mod plugin;
+mod serve;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "Brings Kubernetes clusters under central management through sandboxed WebAssembly plugins",
+    long_about = "Brings Kubernetes clusters under central management through sandboxed \
+WebAssembly plugins.\n\n`drover serve` runs the daemon; the other commands talk to a running \
+daemon through its API (found through the local data directory, or --server/--token)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: load plugins from the plugin directory, watch it, serve the API.
+    Serve(ServeArgs),
+    /// Inspect and check plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Daemon state: database, admin token, compile cache. Default:
+    /// $XDG_DATA_HOME/drover or ~/.local/share/drover.
+    #[arg(long, env = "DROVER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of plugins (<name>.wasm + <name>.toml), watched for changes.
+    /// Default: <data-dir>/plugins.
+    #[arg(long, env = "DROVER_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Address to listen on. Default: 127.0.0.1:7600.
+    #[arg(long, env = "DROVER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Operator config (TOML): limits and per-plugin grants.
+    #[arg(long, env = "DROVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "DROVER_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+/// How a client command finds the daemon.
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// The daemon's URL. Default: the one the local daemon recorded in its data directory.
+    #[arg(long, env = "DROVER_SERVER", global = true)]
+    pub server: Option<String>,
+    /// API token. Default: the admin token in the local data directory.
+    #[arg(long, env = "DROVER_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// The local daemon's data directory (to find its URL and admin token).
+    #[arg(long, env = "DROVER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub output: Output,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// List plugins with version, capability, status, sha256 and load time.
+    Ls(ClientArgs),
+    /// Check a plugin offline: print what it is and whether this daemon would load it.
+    Check(plugin::CheckArgs),
+}
+
+/// Run the CLI; the process exits with the returned code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Plugin(PluginCommand::Ls(args)) => plugin::ls(args).await,
+            Command::Plugin(PluginCommand::Check(args)) => plugin::check(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `drover serve`: the daemon.
+
+use super::{LogFormat, ServeArgs};
+use crate::api::{self, AppState};
+use crate::config::{Config, Overrides};
+use crate::plugins::{Registry, watcher};
+use crate::runtime::{Runtime, RuntimeOptions, create_private_dir, write_private_file};
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// File names inside the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+pub const DAEMON_FILE: &str = "daemon.json";
+const LOCK_FILE: &str = "drover.lock";
+const DATABASE_FILE: &str = "drover.db";
+
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    init_tracing(args.log_format);
+    let config = Config::load(
+        args.config.as_deref(),
+        &Overrides {
+            listen: args.listen,
+            data_dir: args.data_dir.clone(),
+            plugin_dir: args.plugin_dir.clone(),
+        },
+    )?;
+    if !config.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {}: the API would carry the admin token over plain HTTP. \
+             Listen on a loopback address (the default is 127.0.0.1:7600) until TLS is configured",
+            config.listen
+        );
+    }
+    create_private_dir(&config.data_dir)?;
+    std::fs::create_dir_all(&config.plugin_dir).with_context(|| {
+        format!(
+            "cannot create plugin directory {}",
+            config.plugin_dir.display()
+        )
+    })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let db = Store::open(&config.data_dir.join(DATABASE_FILE))?;
+    let token_path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    let admin_token = admin_token(&token_path)?;
+
+    let runtime = Arc::new(Runtime::new(
+        RuntimeOptions {
+            cache_dir: Some(config.data_dir.join("cache")),
+            max_limits: config.max_limits,
+            pooling: true,
+        },
+        db.clone(),
+        crate::host_api::link,
+    )?);
+    tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
+    let config = Arc::new(config);
+    let registry = Arc::new(Registry::new(runtime, db, config.clone()));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another program using it? Pick another with --listen",
+                config.listen
+            )
+        })?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = api::router(AppState {
+        registry: registry.clone(),
+        admin_token: admin_token.into(),
+        ready: ready.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    write_private_file(
+        &config.data_dir.join(DAEMON_FILE),
+        serde_json::json!({ "url": url, "pid": std::process::id() })
+            .to_string()
+            .as_bytes(),
+    )?;
+
+    let failed = registry.scan().await?;
+    let _watcher = watcher::spawn(registry.clone(), failed)?;
+    ready.store(true, Ordering::Release);
+    let loaded = registry
+        .statuses()?
+        .iter()
+        .filter(|s| s.status == "loaded")
+        .count();
+    tracing::info!(
+        url = %url,
+        plugins = loaded,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "drover is serving"
+    );
+    println!("drover listening on {url}");
+    println!("  admin token: {}", token_path.display());
+    println!("  plugins:     {}", config.plugin_dir.display());
+    println!("  data:        {}", config.data_dir.display());
+    let _ = std::io::stdout().flush();
+
+    match server.await {
+        Ok(Ok(())) => {
+            tracing::info!("drover stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Err(e)) => Err(e).context("the API server failed"),
+        Err(e) => bail!("the API server task failed: {e}"),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DROVER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Hold an exclusive lock on the data directory for the daemon's lifetime.
+fn lock_data_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "another drover daemon (pid {}) is using the data directory {}: stop it, or \
+                 start this one with a different --data-dir",
+                holder.trim(),
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+/// Read the admin token, creating it (mode 0600) on first start.
+fn admin_token(path: &Path) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(token) => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "admin token was readable by others; setting mode 0600");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            let token = token.trim().to_string();
+            if token.len() < 32 {
+                bail!(
+                    "the admin token in {} is too short to be safe: delete the file and restart \
+                     to create a new one",
+                    path.display()
+                );
+            }
+            Ok(token)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            write_private_file(path, format!("{token}\n").as_bytes())?;
+            tracing::info!(path = %path.display(), "created the admin token");
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}

@@ -1,0 +1,358 @@
+//! Operator configuration: where the daemon keeps its data, where it listens,
+//! the limits plugins run under and what each plugin is granted.
+//!
+//! Every field has an embedded default, so `drover serve` with no flags and no
+//! file runs. A config file (`--config`) overrides the defaults and command-line
+//! flags override the file.
+
+use crate::permissions::Permissions;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7600";
+
+/// Per-call resource limits. In a manifest or config every field is optional;
+/// what is missing comes from the level below (plugin manifest → operator
+/// default), and the result is capped by the operator's maxima.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Guest execution deadline per call, in milliseconds (counted in 10 ms
+    /// epoch ticks while guest code runs).
+    pub cpu_ms: Option<u64>,
+    /// Linear memory cap per call, in MiB.
+    pub memory_mib: Option<u64>,
+    /// Wall-clock timeout around the whole call, host awaits included, in ms.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Resolved limits for one plugin.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu_ms: u64,
+    pub memory_mib: u64,
+    pub timeout_ms: u64,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        cpu_ms: 2_000,
+        memory_mib: 64,
+        timeout_ms: 10_000,
+    };
+    pub const MAX: Limits = Limits {
+        cpu_ms: 60_000,
+        memory_mib: 512,
+        timeout_ms: 300_000,
+    };
+
+    /// `over` on top of `self`, field by field.
+    pub fn overlay(self, over: &LimitSettings) -> Limits {
+        Limits {
+            cpu_ms: over.cpu_ms.unwrap_or(self.cpu_ms),
+            memory_mib: over.memory_mib.unwrap_or(self.memory_mib),
+            timeout_ms: over.timeout_ms.unwrap_or(self.timeout_ms),
+        }
+    }
+
+    /// Cap every field at `max`; returns the capped limits and a note per
+    /// field that was lowered.
+    pub fn capped(self, max: &Limits) -> (Limits, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut cap = |name: &str, v: u64, m: u64| {
+            if v > m {
+                notes.push(format!("{name} {v} lowered to the operator maximum {m}"));
+                m
+            } else {
+                v
+            }
+        };
+        let limits = Limits {
+            cpu_ms: cap("cpu_ms", self.cpu_ms, max.cpu_ms),
+            memory_mib: cap("memory_mib", self.memory_mib, max.memory_mib),
+            timeout_ms: cap("timeout_ms", self.timeout_ms, max.timeout_ms),
+        };
+        (limits, notes)
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    fn validate(&self, what: &str) -> Result<()> {
+        for (name, v) in [
+            ("cpu_ms", self.cpu_ms),
+            ("memory_mib", self.memory_mib),
+            ("timeout_ms", self.timeout_ms),
+        ] {
+            if v == 0 {
+                bail!("{what}: {name} must be greater than 0");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[limits]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    #[serde(default)]
+    default: LimitSettings,
+    #[serde(default)]
+    max: LimitSettings,
+}
+
+/// `[plugins.<name>]` in the config file: what the operator grants one plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginSection {
+    #[serde(default)]
+    azure: Option<crate::permissions::AzureRule>,
+    #[serde(default)]
+    kubernetes: Option<crate::permissions::KubernetesRule>,
+    #[serde(default)]
+    shell: Option<crate::permissions::ShellRule>,
+    /// Operator overrides of the plugin's own limit requests.
+    #[serde(default)]
+    limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    plugin_dir: Option<PathBuf>,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginSection>,
+}
+
+/// What the operator grants one plugin, and limit overrides.
+#[derive(Debug, Clone, Default)]
+pub struct PluginGrant {
+    pub permissions: Permissions,
+    pub limits: LimitSettings,
+}
+
+/// The daemon's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub default_limits: Limits,
+    pub max_limits: Limits,
+    pub grants: BTreeMap<String, PluginGrant>,
+    /// The file this came from, named in permission denials.
+    pub source: Option<PathBuf>,
+}
+
+/// Command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub plugin_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Embedded defaults, then `file` if given, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                Self::parse_file(&text)
+                    .with_context(|| format!("config file {} is invalid", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        let listen = match (overrides.listen, &parsed.listen) {
+            (Some(addr), _) => addr,
+            (None, Some(text)) => text.parse().with_context(|| {
+                format!("listen = {text:?} is not an address such as \"127.0.0.1:7600\"")
+            })?,
+            (None, None) => DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
+        };
+        let data_dir = match overrides.data_dir.clone().or(parsed.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let plugin_dir = overrides
+            .plugin_dir
+            .clone()
+            .or(parsed.plugin_dir)
+            .unwrap_or_else(|| data_dir.join("plugins"));
+        let max_limits = Limits::MAX.overlay(&parsed.limits.max);
+        max_limits.validate("[limits.max]")?;
+        let default_limits = Limits::DEFAULT.overlay(&parsed.limits.default);
+        default_limits.validate("[limits.default]")?;
+        let (default_limits, notes) = default_limits.capped(&max_limits);
+        if !notes.is_empty() {
+            bail!(
+                "[limits.default] exceeds [limits.max]: {}",
+                notes.join("; ")
+            );
+        }
+        let mut grants = BTreeMap::new();
+        for (name, section) in parsed.plugins {
+            validate_plugin_name(&name).with_context(|| format!("[plugins.{name}]"))?;
+            let permissions = Permissions {
+                azure: section.azure,
+                kubernetes: section.kubernetes,
+                shell: section.shell,
+            };
+            grants.insert(
+                name,
+                PluginGrant {
+                    permissions,
+                    limits: section.limits,
+                },
+            );
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            plugin_dir,
+            default_limits,
+            max_limits,
+            grants,
+            source: file.map(Path::to_path_buf),
+        })
+    }
+
+    fn parse_file(text: &str) -> Result<ConfigFile> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Where permission denials tell the operator to add a grant.
+    pub fn source_display(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => "the daemon's config file (start `drover serve --config FILE`)".to_string(),
+        }
+    }
+
+    /// The limits one plugin runs under: operator override → manifest request
+    /// → operator default, capped by the operator maxima. Returns notes for
+    /// every field that was capped.
+    pub fn limits_for(&self, plugin: &str, requested: &LimitSettings) -> (Limits, Vec<String>) {
+        let mut limits = self.default_limits.overlay(requested);
+        if let Some(grant) = self.grants.get(plugin) {
+            limits = limits.overlay(&grant.limits);
+        }
+        limits.capped(&self.max_limits)
+    }
+}
+
+/// A plugin name: 1–64 characters of lowercase ASCII letters, digits and
+/// `-`, starting with a letter. It is also the file stem on disk.
+pub fn validate_plugin_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        bail!(
+            "{name:?} is not a valid plugin name: use 1-64 lowercase letters, digits and '-', \
+             starting with a letter"
+        );
+    }
+    Ok(())
+}
+
+/// `$XDG_DATA_HOME/drover`, else `$HOME/.local/share/drover`.
+pub fn default_data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("drover"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/drover")),
+        None => bail!("neither XDG_DATA_HOME nor HOME is set: pass --data-dir"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let cfg = Config::load(
+            None,
+            &Overrides {
+                data_dir: Some("/tmp/d".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(cfg.plugin_dir, PathBuf::from("/tmp/d/plugins"));
+        assert_eq!(cfg.default_limits, Limits::DEFAULT);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::parse_file("listn = \"1.2.3.4:5\"").unwrap_err();
+        assert!(format!("{err:#}").contains("listn"), "{err:#}");
+        let err = Config::parse_file("[plugins.x.azure]\ncredential = [\"a\"]").unwrap_err();
+        assert!(format!("{err:#}").contains("credential"), "{err:#}");
+    }
+
+    #[test]
+    fn limits_resolve_override_then_manifest_then_default_and_cap_at_max() {
+        let dir = tempfile_dir();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[limits.max]\nmemory_mib = 100\n[limits.default]\ncpu_ms = 500\n\
+             [plugins.p.limits]\ntimeout_ms = 7000\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let requested = LimitSettings {
+            cpu_ms: None,
+            memory_mib: Some(300),
+            timeout_ms: Some(1000),
+        };
+        let (limits, notes) = cfg.limits_for("p", &requested);
+        assert_eq!(limits.cpu_ms, 500);
+        assert_eq!(limits.memory_mib, 100);
+        assert_eq!(limits.timeout_ms, 7000);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("memory_mib 300"), "{notes:?}");
+    }
+
+    #[test]
+    fn default_above_max_is_a_config_error() {
+        let dir = tempfile_dir();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[limits.max]\ncpu_ms = 10\n").unwrap();
+        let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("exceeds [limits.max]"),
+            "{err:#}"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "drover-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,49 @@
+//! `drover:plugin/state`: per-plugin key/value storage in SQLite, within the
+//! quotas documented in `wit/state.wit`.
+
+use crate::runtime::HostState;
+use crate::runtime::bindings::WitError;
+use crate::runtime::bindings::import_manifests::drover::plugin::state::Host;
+use crate::store::{StateError, StateQuota};
+
+fn storage_error(e: impl std::fmt::Display) -> WitError {
+    WitError::Internal(format!("state storage failed: {e}"))
+}
+
+impl Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
+        Ok(self.db.state_get(&self.plugin, &key).map_err(storage_error))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(
+            match self
+                .db
+                .state_set(&self.plugin, &key, &value, &StateQuota::DEFAULT)
+            {
+                Ok(()) => Ok(()),
+                Err(StateError::Quota(m)) => {
+                    Err(WitError::InvalidInput(format!("state quota: {m}")))
+                }
+                Err(StateError::Storage(e)) => Err(storage_error(e)),
+            },
+        )
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, WitError>> {
+        Ok(self
+            .db
+            .state_delete(&self.plugin, &key)
+            .map_err(storage_error))
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        Ok(self
+            .db
+            .state_keys(&self.plugin, &prefix)
+            .map_err(storage_error))
+    }
+}

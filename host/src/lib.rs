@@ -1,0 +1,13 @@
+//! Drover: a daemon that brings Kubernetes clusters under central management
+//! through sandboxed WebAssembly plugins. See `ARCHITECTURE.md` for the map.
+//!
+//! Modules are rooms; each depends only on rooms listed before it.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod host_api;
+pub mod permissions;
+pub mod plugins;
+pub mod runtime;
+pub mod store;
