@@ -1,0 +1,361 @@
+//! The real `drover` binary: `serve` on embedded defaults (in a temp HOME),
+//! the API and its token, `plugin ls` while plugins come, break and go,
+//! restart with a warm compile cache, one daemon per data directory, and
+//! `plugin check` offline.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DROVER: &str = env!("CARGO_BIN_EXE_drover");
+
+struct Daemon {
+    child: Child,
+    home: PathBuf,
+    url: String,
+}
+
+impl Daemon {
+    /// `drover serve` with no flags but a free port, in a private HOME.
+    fn start(home: &Path) -> Daemon {
+        let mut child = Command::new(DROVER)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("HOME", home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let url = first
+            .strip_prefix("drover listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string();
+        // Keep draining stdout so the daemon never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon {
+            child,
+            home: home.to_path_buf(),
+            url,
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.home.join(".local/share/drover")
+    }
+
+    fn plugin_dir(&self) -> PathBuf {
+        self.data_dir().join("plugins")
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Run a client command against this daemon, as its user would.
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(DROVER)
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .output()
+            .unwrap()
+    }
+
+    fn plugins(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["plugin", "ls", "-o", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn plugin(&self, name: &str) -> Option<serde_json::Value> {
+        self.plugins().into_iter().find(|p| p["name"] == name)
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        // SIGTERM, as a service manager would.
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    })
+}
+
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn copy_example(daemon: &Daemon) {
+    let dir = daemon.plugin_dir();
+    std::fs::copy(
+        drover_guests::EXAMPLE_IMPORT_MANIFEST,
+        dir.join("example-import.toml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        drover_guests::EXAMPLE_IMPORT,
+        dir.join("example-import.wasm"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn serve_lists_plugins_as_they_come_break_and_go() {
+    let home = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(home.path());
+
+    // Probes without a token; the API with one.
+    assert_eq!(http_get(&format!("{}/healthz", daemon.url), None).0, 200);
+    let ready = wait_for(Duration::from_secs(5), "readyz", || {
+        let (status, body) = http_get(&format!("{}/readyz", daemon.url), None);
+        (status == 200).then_some(body)
+    });
+    assert_eq!(ready["status"], "ready");
+    let (status, body) = http_get(&format!("{}/v1/plugins", daemon.url), None);
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let (status, _) = http_get(&format!("{}/v1/plugins", daemon.url), Some("wrong-token"));
+    assert_eq!(status, 401);
+    let (status, body) = http_get(&format!("{}/v1/plugins", daemon.url), Some(&daemon.token()));
+    assert_eq!(status, 200);
+    assert_eq!(body["plugins"], serde_json::json!([]));
+    let (status, body) = http_get(&format!("{}/v1/nothing", daemon.url), Some(&daemon.token()));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+
+    // The admin token is private to the daemon's user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(daemon.data_dir().join("admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Copy the example in: loaded within a second.
+    let start = Instant::now();
+    copy_example(&daemon);
+    let p = wait_for(Duration::from_secs(1), "example loaded", || {
+        daemon
+            .plugin("example-import")
+            .filter(|p| p["status"] == "loaded")
+    });
+    eprintln!("copied → listed as loaded in {:?}", start.elapsed());
+    assert_eq!(p["version"], "0.1.0");
+    assert_eq!(p["capability"], "import-manifests");
+    let sha = p["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    assert!(p["loaded_at"].as_str().unwrap().ends_with('Z'));
+
+    // The table names the same things.
+    let out = daemon.cli(&["plugin", "ls"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.contains("example-import") && table.contains("loaded"),
+        "{table}"
+    );
+
+    // Garbage over the .wasm: the old version keeps serving, with the reason.
+    std::fs::write(daemon.plugin_dir().join("example-import.wasm"), b"garbage!").unwrap();
+    let p = wait_for(Duration::from_secs(2), "reload failure shown", || {
+        daemon
+            .plugin("example-import")
+            .filter(|p| p["error"].is_string())
+    });
+    assert_eq!(p["status"], "loaded");
+    assert_eq!(p["sha256"], sha.as_str());
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a WebAssembly file"),
+        "{p}"
+    );
+    let table = String::from_utf8(daemon.cli(&["plugin", "ls"]).stdout).unwrap();
+    assert!(
+        table.contains("new version refused: not a WebAssembly file"),
+        "{table}"
+    );
+
+    // Delete it: unloaded.
+    std::fs::remove_file(daemon.plugin_dir().join("example-import.wasm")).unwrap();
+    wait_for(Duration::from_secs(1), "example unloaded", || {
+        daemon.plugin("example-import").is_none().then_some(())
+    });
+
+    // A wrong token from the CLI is a clear error and a non-zero exit.
+    let out = daemon.cli(&["plugin", "ls", "--token", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
+
+    assert!(daemon.stop().success(), "SIGTERM exits 0");
+}
+
+#[test]
+fn restart_uses_the_compile_cache_and_one_daemon_owns_a_data_dir() {
+    let home = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(home.path());
+    copy_example(&daemon);
+    let p = wait_for(Duration::from_secs(2), "example loaded", || {
+        daemon
+            .plugin("example-import")
+            .filter(|p| p["status"] == "loaded")
+    });
+    assert_eq!(p["compiled_from_cache"], false);
+
+    // A second daemon on the same data directory is refused.
+    let out = Command::new(DROVER)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another drover daemon"), "{stderr}");
+
+    assert!(daemon.stop().success());
+    let daemon = Daemon::start(home.path());
+    let p = wait_for(
+        Duration::from_secs(2),
+        "example loaded after restart",
+        || {
+            daemon
+                .plugin("example-import")
+                .filter(|p| p["status"] == "loaded")
+        },
+    );
+    assert_eq!(
+        p["compiled_from_cache"], true,
+        "the restart recompiled: {p}"
+    );
+}
+
+#[test]
+fn plugin_check_works_offline_and_explains_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(DROVER)
+            .args(args)
+            .env_clear()
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "plugin",
+        "check",
+        drover_guests::EXAMPLE_IMPORT,
+        "--manifest",
+        drover_guests::EXAMPLE_IMPORT_MANIFEST,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "example-import",
+        "0.1.0",
+        "import-manifests (world drover:plugin/import-manifests)",
+        "drover:plugin@0.1.0",
+        "none requested",
+        "ok: this daemon would load it",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    // Nothing was written to the (empty) HOME.
+    assert!(!dir.path().join(".local").exists());
+
+    // Refusals: non-zero exit with the reason.
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"nope").unwrap();
+    std::fs::copy(
+        drover_guests::EXAMPLE_IMPORT_MANIFEST,
+        dir.path().join("garbage.toml"),
+    )
+    .unwrap();
+    let future = dir.path().join("future-wit.wasm");
+    std::fs::copy(drover_guests::FUTURE_WIT, &future).unwrap();
+    std::fs::write(
+        dir.path().join("future-wit.toml"),
+        "name = \"future-wit\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let cases = [
+        (garbage.to_str().unwrap(), "not a WebAssembly file"),
+        (future.to_str().unwrap(), "incompatible WIT version"),
+        (drover_guests::ADVERSARY_V1, "cannot read the manifest"),
+    ];
+    for (file, reason) in cases {
+        let out = run(&["plugin", "check", file]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(reason), "{file}: {stderr}");
+    }
+    // JSON output for scripts.
+    let out = run(&["plugin", "check", future.to_str().unwrap(), "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["error"].as_str().unwrap().contains("0.9.0"));
+}
