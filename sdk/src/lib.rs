@@ -26,14 +26,15 @@
 //! A complete `import-manifests` plugin:
 //!
 //! ```no_run
-//! use drover_sdk::import_manifests::exports::drover::plugin::manifests::{
-//!     self, Manifest, RenderRequest,
-//! };
+//! use drover_sdk::import_manifests::manifests::{self, Manifest, RenderRequest};
+//! use drover_sdk::import_manifests::plugin_info;
 //! use drover_sdk::{Error, PluginInfo, log, state};
 //!
-//! struct HelloImport;
+//! // `pub`: native builds (tests, clippy) leave out the export, and the type
+//! // must not look unused there.
+//! pub struct HelloImport;
 //!
-//! impl drover_sdk::import_manifests::exports::drover::plugin::plugin_info::Guest for HelloImport {
+//! impl plugin_info::Guest for HelloImport {
 //!     fn info() -> PluginInfo {
 //!         // name, version and description from Cargo.toml; they must match
 //!         // the plugin's manifest, hello-import.toml.
@@ -72,13 +73,18 @@
 //!     }
 //! }
 //!
+//! // Only wasm builds export: on native targets the export names (with `:`,
+//! // `/`, `@`) upset the linker's version script.
+//! #[cfg(target_arch = "wasm32")]
 //! drover_sdk::import_manifests::export!(HelloImport);
 //! # fn main() {}
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`, check it
-//! with `drover plugin check target/wasm32-wasip2/release/hello_import.wasm`,
-//! then copy the `.wasm` and its manifest into the daemon's plugin directory.
+//! with `drover plugin check target/wasm32-wasip2/release/hello_import.wasm
+//! --manifest hello-import.toml`, then copy both into the daemon's plugin
+//! directory as `hello-import.wasm` and `hello-import.toml` (the file stem is
+//! the plugin's name; cargo names the build output with `_`).
 //! The plugin author's guide (`examples/README.md`) walks through each step.
 //!
 //! ## Compatibility
@@ -107,11 +113,11 @@ pub mod base {
     });
 }
 
-/// The `import-manifests` world: export [`plugin_info::Guest`] and
+/// The `import-manifests` world: implement [`plugin_info::Guest`] and
 /// [`manifests::Guest`], then call [`export!`](crate::import_manifests::export).
 ///
-/// [`plugin_info::Guest`]: import_manifests::exports::drover::plugin::plugin_info::Guest
-/// [`manifests::Guest`]: import_manifests::exports::drover::plugin::manifests::Guest
+/// [`plugin_info::Guest`]: import_manifests::plugin_info::Guest
+/// [`manifests::Guest`]: import_manifests::manifests::Guest
 pub mod import_manifests {
     wit_bindgen::generate!({
         world: "import-manifests",
@@ -125,6 +131,9 @@ pub mod import_manifests {
         export_macro_name: "export",
         default_bindings_module: "drover_sdk::import_manifests",
     });
+
+    /// Shorter paths to the two interfaces a plugin of this world implements.
+    pub use self::exports::drover::plugin::{manifests, plugin_info};
 }
 
 pub use base::drover::plugin::types::{Error, PluginInfo, UpstreamError};

@@ -31,7 +31,9 @@ const AGENT_PORT: u16 = 8443;
 const AGENT_PORT_NAME: &str = "https";
 const RBAC_API_GROUP: &str = "rbac.authorization.k8s.io";
 
-struct ExampleImport;
+/// The plugin. `pub` so that native builds, which leave out the component
+/// exports, still count its trait implementations as used.
+pub struct ExampleImport;
 
 impl plugin_info::Guest for ExampleImport {
     fn info() -> PluginInfo {
@@ -58,6 +60,11 @@ impl manifests::Guest for ExampleImport {
     }
 }
 
+// Export only when building the component. On native targets (unit tests,
+// `cargo build --workspace`) the export names, such as
+// `drover:plugin/manifests@0.1.0#render`, break the linker's version script
+// (rust-lang/rust#141310), so native builds leave them out.
+#[cfg(target_arch = "wasm32")]
 drover_sdk::import_manifests::export!(ExampleImport);
 
 /// Bump the per-cluster render counter in the plugin's private state.

@@ -42,7 +42,8 @@ const VERSION: &str = if cfg!(feature = "v2") {
 };
 const DESCRIPTION: &str = "Misbehaves on request, for Drover's test suite";
 
-struct Adversary;
+/// `pub` so that native builds, which leave out the exports, see it used.
+pub struct Adversary;
 
 impl plugin_info::Guest for Adversary {
     fn info() -> PluginInfo {
@@ -91,6 +92,8 @@ impl manifests::Guest for Adversary {
     }
 }
 
+// Component exports only on wasm: native linkers reject their names.
+#[cfg(target_arch = "wasm32")]
 drover_sdk::import_manifests::export!(Adversary);
 
 fn report(body: String) -> Manifest {
@@ -134,7 +137,8 @@ fn memory_bomb() -> ! {
 /// ```
 ///
 /// In Drover's sandbox the environment and arguments are empty, so the body
-/// starts with `args=`.
+/// starts with `args=`. `current_dir` still works and says `/`: wasi-libc
+/// emulates the working directory, starting at `/`, even with no preopens.
 fn read_env() -> String {
     let mut body: String = std::env::vars()
         .map(|(k, v)| format!("{k}={v}\n"))

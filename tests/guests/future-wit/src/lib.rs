@@ -9,7 +9,8 @@ wit_bindgen::generate!({
 
 use exports::drover::plugin::{manifests, plugin_info};
 
-struct FutureWit;
+/// `pub` so that native builds, which leave out the exports, see it used.
+pub struct FutureWit;
 
 impl plugin_info::Guest for FutureWit {
     fn info() -> plugin_info::InfoRecord {
@@ -27,4 +28,6 @@ impl manifests::Guest for FutureWit {
     }
 }
 
+// Component exports only on wasm: native linkers reject their names.
+#[cfg(target_arch = "wasm32")]
 export!(FutureWit);

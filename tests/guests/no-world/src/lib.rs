@@ -7,7 +7,8 @@ wit_bindgen::generate!({
     path: "wit",
 });
 
-struct Widget;
+/// `pub` so that native builds, which leave out the exports, see it used.
+pub struct Widget;
 
 impl exports::acme::widgets::spinner::Guest for Widget {
     fn spin() -> u32 {
@@ -15,4 +16,6 @@ impl exports::acme::widgets::spinner::Guest for Widget {
     }
 }
 
+// Component exports only on wasm: native linkers reject their names.
+#[cfg(target_arch = "wasm32")]
 export!(Widget);
