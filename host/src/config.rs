@@ -312,8 +312,8 @@ mod tests {
 
     #[test]
     fn limits_resolve_override_then_manifest_then_default_and_cap_at_max() {
-        let dir = tempfile_dir();
-        let path = dir.join("c.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
             "[limits.max]\nmemory_mib = 100\n[limits.default]\ncpu_ms = 500\n\
@@ -336,23 +336,13 @@ mod tests {
 
     #[test]
     fn default_above_max_is_a_config_error() {
-        let dir = tempfile_dir();
-        let path = dir.join("c.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
         std::fs::write(&path, "[limits.max]\ncpu_ms = 10\n").unwrap();
         let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
         assert!(
             format!("{err:#}").contains("exceeds [limits.max]"),
             "{err:#}"
         );
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "drover-config-test-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

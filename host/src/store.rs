@@ -359,9 +359,8 @@ mod tests {
 
     #[test]
     fn migrations_apply_once_and_refuse_a_newer_schema() {
-        let dir = std::env::temp_dir().join(format!("drover-store-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("drover.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         drop(s);
