@@ -31,7 +31,7 @@ pub struct LimitSettings {
 }
 
 /// Resolved limits for one plugin.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Limits {
     pub cpu_ms: u64,
     pub memory_mib: u64,
@@ -281,6 +281,32 @@ pub fn default_data_dir() -> Result<PathBuf> {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/drover")),
         None => bail!("neither XDG_DATA_HOME nor HOME is set: pass --data-dir"),
     }
+}
+
+/// Create `dir` (and parents) readable only by the daemon's user.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))
+}
+
+/// Write `bytes` to a new file readable only by the daemon's user.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,5 +9,7 @@ pub mod config;
 pub mod host_api;
 pub mod permissions;
 pub mod plugins;
+pub mod workflows;
 pub mod runtime;
 pub mod store;
+pub mod secrets;

@@ -59,11 +59,31 @@ impl Client {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send::<serde_json::Value>(reqwest::Method::DELETE, path, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach the daemon at {}: is it running?", self.base))?;
@@ -74,12 +94,9 @@ impl Client {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            bail!(
-                "{} {}: {message}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            );
+            bail!("{} {}: {message}", status.as_u16(), status.canonical_reason().unwrap_or(""));
         }
-        serde_json::from_slice(&body).with_context(|| format!("unexpected response from {url}"))
+        let body: &[u8] = if body.is_empty() { b"null" } else { &body };
+        serde_json::from_slice(body).with_context(|| format!("unexpected response from {url}"))
     }
 }

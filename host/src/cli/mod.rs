@@ -1,9 +1,14 @@
 //! The `drover` command line. `serve` runs the daemon; every other command
 //! is a client of its API, except `plugin check`, which works offline.
 
+mod audit;
 mod client;
+mod credential;
+mod op;
 mod plugin;
 mod serve;
+mod table;
+mod token;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -31,6 +36,17 @@ enum Command {
     /// Inspect and check plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Store and manage credentials (Azure, kubeconfig, SSH); secrets never leave the daemon.
+    #[command(subcommand)]
+    Credential(credential::CredentialCommand),
+    /// Follow, retry and cancel durable operations.
+    #[command(subcommand)]
+    Op(op::OpCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Read the audit log: plugin host calls and API mutations.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Args, Clone)]
@@ -116,6 +132,10 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Plugin(PluginCommand::Ls(args)) => plugin::ls(args).await,
             Command::Plugin(PluginCommand::Check(args)) => plugin::check(args).await,
+            Command::Credential(cmd) => credential::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Op(cmd) => op::run(cmd).await,
+            Command::Token(cmd) => token::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Audit(args) => audit::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -124,5 +144,14 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -35,14 +35,6 @@ fn status_text(p: &PluginStatus) -> String {
 }
 
 fn table(plugins: &[PluginStatus]) -> String {
-    let headers = [
-        "NAME",
-        "VERSION",
-        "CAPABILITY",
-        "STATUS",
-        "SHA256",
-        "LOADED-AT",
-    ];
     let rows: Vec<[String; 6]> = plugins
         .iter()
         .map(|p| {
@@ -59,28 +51,10 @@ fn table(plugins: &[PluginStatus]) -> String {
             ]
         })
         .collect();
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let last = cells.len() - 1;
-        for (i, cell) in cells.iter().enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push('\n');
-    };
-    line(headers.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
+    let mut out = super::table::render(
+        ["NAME", "VERSION", "CAPABILITY", "STATUS", "SHA256", "LOADED-AT"],
+        &rows,
+    );
     if plugins.is_empty() {
         out.push_str("(no plugins: copy <name>.wasm and <name>.toml into the plugin directory)\n");
     }

@@ -4,7 +4,11 @@ use super::{LogFormat, ServeArgs};
 use crate::api::{self, AppState};
 use crate::config::{Config, Overrides};
 use crate::plugins::{Registry, watcher};
-use crate::runtime::{Runtime, RuntimeOptions, create_private_dir, write_private_file};
+use crate::secrets::Vault;
+use crate::workflows::{self, Operations};
+use crate::secrets::credentials::Credentials;
+use crate::config::{create_private_dir, write_private_file};
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::Store;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
@@ -50,6 +54,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let db = Store::open(&config.data_dir.join(DATABASE_FILE))?;
     let token_path = config.data_dir.join(ADMIN_TOKEN_FILE);
     let admin_token = admin_token(&token_path)?;
+    api::auth::register_admin_token(&db, &admin_token)?;
+    let vault = Arc::new(Vault::open(&config.data_dir)?);
 
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
@@ -62,7 +68,12 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     )?);
     tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
     let config = Arc::new(config);
-    let registry = Arc::new(Registry::new(runtime, db, config.clone()));
+    let registry = Arc::new(Registry::new(runtime, db.clone(), config.clone()));
+    let operations = Operations::new(
+        db.clone(),
+        workflows::DEFAULT_CONCURRENCY,
+        vec![Arc::new(workflows::SelfTest)],
+    );
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -76,7 +87,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let ready = Arc::new(AtomicBool::new(false));
     let app = api::router(AppState {
         registry: registry.clone(),
-        admin_token: admin_token.into(),
+        credentials: Credentials::new(db.clone(), vault),
+        operations: operations.clone(),
+        store: db,
         ready: ready.clone(),
     });
     let server = tokio::spawn(async move {
@@ -92,6 +105,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     )?;
 
     let failed = registry.scan().await?;
+    operations.resume_all()?;
     let _watcher = watcher::spawn(registry.clone(), failed)?;
     ready.store(true, Ordering::Release);
     let loaded = registry

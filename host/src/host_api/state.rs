@@ -1,6 +1,7 @@
 //! `drover:plugin/state`: per-plugin key/value storage in SQLite, within the
 //! quotas documented in `wit/state.wit`.
 
+use super::audited;
 use crate::runtime::HostState;
 use crate::runtime::bindings::WitError;
 use crate::runtime::bindings::import_manifests::drover::plugin::state::Host;
@@ -12,7 +13,9 @@ fn storage_error(e: impl std::fmt::Display) -> WitError {
 
 impl Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
-        Ok(self.db.state_get(&self.plugin, &key).map_err(storage_error))
+        Ok(audited(self, "state", "get", &key, || {
+            self.db.state_get(&self.plugin, &key).map_err(storage_error)
+        }))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {

@@ -45,7 +45,7 @@ impl LoadedPlugin {
 }
 
 /// What `drover plugin ls` and `GET /v1/plugins` show for one plugin.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PluginStatus {
     pub name: String,
     pub version: Option<String>,

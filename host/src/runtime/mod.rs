@@ -12,7 +12,7 @@
 pub mod bindings;
 pub mod output;
 
-use crate::config::Limits;
+use crate::config::{Limits, create_private_dir, write_private_file};
 use crate::permissions::Policy;
 use crate::store::Store;
 use anyhow::{Context, Result, anyhow, bail};
@@ -748,32 +748,6 @@ fn write_cache(component: &Component, path: &Path) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     write_private_file(&tmp, &bytes)?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename into {}", path.display()))?;
-    Ok(())
-}
-
-/// Create `dir` (and parents) readable only by the daemon's user.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))
-}
-
-/// Write `bytes` to a new file readable only by the daemon's user.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

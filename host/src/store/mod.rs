@@ -35,6 +35,74 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (plugin, key)
     ) WITHOUT ROWID;",
+    // 2: API tokens, the audit log, encrypted credentials.
+    "CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        role         TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+        hash         TEXT NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        revoked_at   INTEGER,
+        last_used_at INTEGER
+    );
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        actor_kind  TEXT NOT NULL CHECK (actor_kind IN ('plugin', 'token')),
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        verb        TEXT NOT NULL,
+        allowed     INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        duration_us INTEGER NOT NULL
+    );
+    CREATE INDEX audit_actor ON audit (actor_kind, actor, at);
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TABLE credentials (
+        name       TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        metadata   TEXT NOT NULL,
+        sealed     BLOB,
+        created_at INTEGER NOT NULL,
+        rotated_at INTEGER
+    );",
+    // 3: durable operations, their steps and activity log.
+    "CREATE TABLE operations (
+        id               TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        inputs           TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN
+                            ('pending', 'in-progress', 'succeeded', 'failed', 'cancelled')),
+        error            TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_by       TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        finished_at      INTEGER
+    );
+    CREATE INDEX operations_by_created ON operations (created_at DESC, id DESC);
+    CREATE INDEX operations_by_status ON operations (status);
+    CREATE TABLE operation_steps (
+        op_id       TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN
+                       ('pending', 'in-progress', 'succeeded', 'failed', 'cancelled')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        started_at  INTEGER,
+        finished_at INTEGER,
+        error       TEXT,
+        output      TEXT,
+        PRIMARY KEY (op_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE operation_activities (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        op_id   TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+        at      INTEGER NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX activities_by_op ON operation_activities (op_id, id);",
 ];
 
 /// Per-plugin state quotas (documented in `wit/state.wit`).
@@ -81,6 +149,16 @@ pub struct PluginRow {
     /// Unix milliseconds.
     pub loaded_at: Option<i64>,
 }
+
+mod audit;
+mod credentials;
+mod operations;
+mod tokens;
+
+pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use credentials::CredentialRow;
+pub use operations::{Activity, OpListQuery, OpStatus, OperationRow, StepRow};
+pub use tokens::TokenRow;
 
 #[derive(Clone)]
 pub struct Store {

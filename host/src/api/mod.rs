@@ -1,0 +1,202 @@
+//! The HTTP API: JSON under `/v1/…` behind bearer tokens, the unauthenticated
+//! probes `/healthz` and `/readyz`, and `/openapi.json`, generated from the
+//! handlers below. Errors are `{"error":{"code","message"}}` with the
+//! matching status; bodies are capped and requests time out.
+
+pub mod auth;
+mod audit;
+mod credentials;
+pub mod error;
+mod operations;
+mod plugins;
+mod tokens;
+
+use crate::plugins::Registry;
+use crate::secrets::credentials::Credentials;
+use crate::store::Store;
+use crate::workflows::Operations;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use error::{ApiError, ErrorBody, Json};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use plugins::PluginList;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request that takes longer is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub store: Store,
+    pub credentials: Credentials,
+    pub operations: Operations,
+    /// Set once the initial plugin scan has finished.
+    pub ready: Arc<AtomicBool>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Drover API",
+        description = "Drover brings Kubernetes clusters under central management through \
+                       sandboxed WebAssembly plugins. Every /v1 endpoint needs a bearer token; \
+                       `viewer` tokens may only read.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and its OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = api(state.clone());
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI document alone (for `drover` to print, and for tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(plugins::list))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(credentials::create, credentials::list))
+        .routes(routes!(credentials::show, credentials::remove))
+        .routes(routes!(credentials::rotate))
+        .routes(routes!(operations::start, operations::list))
+        .routes(routes!(operations::show))
+        .routes(routes!(operations::cancel))
+        .routes(routes!(operations::retry))
+        .routes(routes!(audit::list));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .merge(v1)
+}
+
+fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = api_routes().split_for_parts();
+    // Authenticate everything under /v1; the probes stay open.
+    let router = router.route_layer(axum::middleware::from_fn_with_state(
+        state,
+        require_token_under_v1,
+    ));
+    (router, doc)
+}
+
+async fn require_token_under_v1(
+    state: State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    if request.uri().path().starts_with("/v1/") {
+        auth::require_token(state, request, next).await
+    } else {
+        Ok(next.run(request).await)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint: see /openapi.json for the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not accept that method: see /openapi.json",
+    )
+}
+
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// Liveness: the daemon is up.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the plugin directory has been loaded.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "still loading plugins", body = ErrorBody),
+))]
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        Json(Health {
+            status: "ready".into(),
+        })
+        .into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the daemon is still loading its plugins",
+        )
+        .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_errors() {
+        let doc = openapi();
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        for p in ["/healthz", "/readyz", "/v1/plugins", "/v1/tokens", "/v1/credentials", "/v1/audit", "/v1/operations"] {
+            assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
+        }
+    }
+}

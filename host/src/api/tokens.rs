@@ -1,0 +1,138 @@
+//! `/v1/tokens`: API tokens, stored hashed and shown once.
+
+use super::AppState;
+use super::auth::{Role, hash_token};
+use super::error::{ApiError, ErrorBody, Json, Path};
+use crate::store::TokenRow;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    /// A name for people and the audit log, e.g. `ci-pipeline`.
+    pub name: String,
+    pub role: Role,
+}
+
+/// A token as listed: never the token itself.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<TokenRow> for TokenView {
+    fn from(t: TokenRow) -> TokenView {
+        TokenView {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// A new token: `token` is shown this once and never again.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    pub view: TokenView,
+    pub token: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Create a token. Admin only.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    request_body = TokenCreate,
+    responses(
+        (status = 201, body = TokenCreated),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Json(req): Json<TokenCreate>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    if !valid_name(&req.name) {
+        return Err(ApiError::invalid(format!(
+            "{:?} is not a valid token name: use 1-64 letters, digits, '-', '_' or '.'",
+            req.name
+        )));
+    }
+    if state
+        .store
+        .token_by_name(&req.name)
+        .map_err(ApiError::internal)?
+        .is_some()
+    {
+        return Err(ApiError::conflict(format!(
+            "a token named {:?} already exists: pick another name",
+            req.name
+        )));
+    }
+    let token = format!("drv_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let id = format!("tok_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let row = state
+        .store
+        .token_insert(&id, &req.name, req.role.as_str(), &hash_token(&token))
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            view: row.into(),
+            token,
+        }),
+    ))
+}
+
+/// List tokens (without their values).
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), responses(
+    (status = 200, body = TokenList), (status = 401, body = ErrorBody),
+))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
+    let tokens = state.store.tokens().map_err(ApiError::internal)?;
+    Ok(Json(TokenList {
+        tokens: tokens.into_iter().map(TokenView::from).collect(),
+    }))
+}
+
+/// Revoke a token by id or name. Admin only.
+#[utoipa::path(post, path = "/v1/tokens/{token}/revoke", tag = "tokens", security(("bearer" = [])),
+    params(("token" = String, Path, description = "token id or name")),
+    responses(
+        (status = 200, body = TokenView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    match state.store.token_revoke(&token).map_err(ApiError::internal)? {
+        Some(row) => Ok(Json(row.into())),
+        None => Err(ApiError::not_found(format!("no token with id or name {token:?}"))),
+    }
+}
