@@ -50,6 +50,7 @@ fn registry(root: &Path, pooling: bool) -> Arc<Registry> {
             cache_dir: Some(config.data_dir.join("cache")),
             max_limits: config.max_limits,
             pooling,
+            metrics: drover::metrics::Metrics::new(),
         },
         store.clone(),
         drover::host_api::link,

@@ -2,6 +2,8 @@
 //! dir, a registry over it, and render requests for the test guests.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use drover::config::{Config, Overrides};
 use drover::plugins::Registry;
 use drover::runtime::bindings::import_manifests::exports::drover::plugin::manifests::{
@@ -70,6 +72,7 @@ impl Env {
                 cache_dir: Some(self.config.data_dir.join("cache")),
                 max_limits: self.config.max_limits,
                 pooling: true,
+                metrics: drover::metrics::Metrics::new(),
             },
             store.clone(),
             drover::host_api::link,

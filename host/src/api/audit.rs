@@ -39,7 +39,7 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, body = AuditPage), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,

@@ -19,7 +19,9 @@ pub struct Caller {
     pub role: Role,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -47,7 +49,9 @@ pub fn register_admin_token(store: &Store, token: &str) -> anyhow::Result<()> {
     match store.token_by_name("admin")? {
         Some(_) if store.token_by_hash(&hash)?.is_some() => Ok(()),
         Some(existing) if existing.revoked_at.is_some() => {
-            tracing::warn!("the admin token is revoked; delete the admin-token file and restart to make a new one");
+            tracing::warn!(
+                "the admin token is revoked; delete the admin-token file and restart to make a new one"
+            );
             Ok(())
         }
         Some(existing) => {

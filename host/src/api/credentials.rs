@@ -2,7 +2,9 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, Json, Path};
-use crate::secrets::credentials::{CredentialError, CredentialFields, CredentialKind, CredentialView};
+use crate::secrets::credentials::{
+    CredentialError, CredentialFields, CredentialKind, CredentialView,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -24,8 +26,24 @@ impl From<CredentialError> for ApiError {
 pub struct CredentialCreate {
     pub name: String,
     pub kind: CredentialKind,
-    #[serde(flatten)]
-    pub fields: CredentialFields,
+    /// azure-client-secret: the Entra tenant id.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// azure-client-secret: the application (client) id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// azure-*: subscriptions to use; empty means all the credential can see.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// azure-*: cloud name, e.g. AzurePublicCloud (the default).
+    #[serde(default)]
+    pub cloud: Option<String>,
+    /// ssh-key: the remote user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// kubeconfig: the context to use; the current context when empty.
+    #[serde(default)]
+    pub context: Option<String>,
     /// Client secret, kubeconfig document or private key. Stored encrypted;
     /// never returned.
     #[serde(default)]
@@ -62,10 +80,18 @@ pub async fn create(
     State(state): State<AppState>,
     Json(req): Json<CredentialCreate>,
 ) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
+    let fields = CredentialFields {
+        tenant_id: req.tenant_id,
+        client_id: req.client_id,
+        subscriptions: req.subscriptions,
+        cloud: req.cloud,
+        user: req.user,
+        context: req.context,
+    };
     let view = state.credentials.add(
         &req.name,
         req.kind,
-        req.fields,
+        fields,
         req.secret.as_deref(),
         req.passphrase.as_deref(),
     )?;

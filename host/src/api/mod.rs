@@ -3,14 +3,15 @@
 //! handlers below. Errors are `{"error":{"code","message"}}` with the
 //! matching status; bodies are capped and requests time out.
 
-pub mod auth;
 mod audit;
+pub mod auth;
 mod credentials;
 pub mod error;
 mod operations;
 mod plugins;
 mod tokens;
 
+use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::secrets::credentials::Credentials;
 use crate::store::Store;
@@ -42,6 +43,7 @@ pub struct AppState {
     pub store: Store,
     pub credentials: Credentials,
     pub operations: Operations,
+    pub metrics: Metrics,
     /// Set once the initial plugin scan has finished.
     pub ready: Arc<AtomicBool>,
 }
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api(state.clone());
     let doc = Arc::new(doc);
     router
+        .route("/metrics", axum::routing::get(metrics))
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -138,6 +145,55 @@ async fn require_token_under_v1(
     } else {
         Ok(next.run(request).await)
     }
+}
+
+/// Prometheus metrics (text exposition format), unauthenticated like the probes.
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.store.op_counts() {
+        Ok(counts) => {
+            state.metrics.operations.clear();
+            for (kind, status, n) in counts {
+                state
+                    .metrics
+                    .operations
+                    .get_or_create(&crate::metrics::OpLabels { kind, status })
+                    .set(n);
+            }
+        }
+        Err(e) => tracing::error!("cannot count operations for /metrics: {e:#}"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn count_requests(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .api_requests
+        .get_or_create(&crate::metrics::RequestLabels {
+            method,
+            route,
+            status: response.status().as_str().to_string(),
+        })
+        .inc();
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -195,8 +251,19 @@ mod tests {
     fn every_route_is_documented_with_its_errors() {
         let doc = openapi();
         let paths: Vec<&String> = doc.paths.paths.keys().collect();
-        for p in ["/healthz", "/readyz", "/v1/plugins", "/v1/tokens", "/v1/credentials", "/v1/audit", "/v1/operations"] {
-            assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
+        for p in [
+            "/healthz",
+            "/readyz",
+            "/v1/plugins",
+            "/v1/tokens",
+            "/v1/credentials",
+            "/v1/audit",
+            "/v1/operations",
+        ] {
+            assert!(
+                paths.iter().any(|x| x.as_str() == p),
+                "{p} missing from {paths:?}"
+            );
         }
     }
 }

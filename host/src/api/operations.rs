@@ -14,12 +14,16 @@ use utoipa::{IntoParams, ToSchema};
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> ApiError {
         match &e {
-            OpError::UnknownKind(..) | OpError::InvalidInputs(..) => ApiError::invalid(e.to_string()),
+            OpError::UnknownKind(..) | OpError::InvalidInputs(..) => {
+                ApiError::invalid(e.to_string())
+            }
             OpError::NotFound(_) => ApiError::not_found(e.to_string()),
             OpError::Conflict(..) => ApiError::conflict(e.to_string()),
-            OpError::ShuttingDown => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", e.to_string())
-            }
+            OpError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                e.to_string(),
+            ),
             OpError::Internal(inner) => ApiError::internal(inner),
         }
     }
@@ -88,7 +92,9 @@ pub async fn start(
     Extension(caller): Extension<Caller>,
     Json(req): Json<OperationStart>,
 ) -> Result<(StatusCode, Json<OperationRow>), ApiError> {
-    let op = state.operations.start(&req.kind, req.inputs, &caller.token)?;
+    let op = state
+        .operations
+        .start(&req.kind, req.inputs, &caller.token)?;
     Ok((StatusCode::CREATED, Json(op)))
 }
 
@@ -97,7 +103,11 @@ fn cursor(op: &OperationRow) -> String {
 }
 
 fn parse_cursor(s: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::invalid(format!("{s:?} is not a cursor: pass the `next` of the previous page"));
+    let bad = || {
+        ApiError::invalid(format!(
+            "{s:?} is not a cursor: pass the `next` of the previous page"
+        ))
+    };
     let (at, id) = s.split_once('.').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }

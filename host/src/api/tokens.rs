@@ -131,8 +131,14 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    match state.store.token_revoke(&token).map_err(ApiError::internal)? {
+    match state
+        .store
+        .token_revoke(&token)
+        .map_err(ApiError::internal)?
+    {
         Some(row) => Ok(Json(row.into())),
-        None => Err(ApiError::not_found(format!("no token with id or name {token:?}"))),
+        None => Err(ApiError::not_found(format!(
+            "no token with id or name {token:?}"
+        ))),
     }
 }

@@ -82,14 +82,23 @@ pub async fn run(args: AuditArgs) -> Result<()> {
                         s("action"),
                         s("verb"),
                         s("subject"),
-                        if e["allowed"].as_bool() == Some(false) { "denied".into() } else { "allowed".into() },
+                        if e["allowed"].as_bool() == Some(false) {
+                            "denied".into()
+                        } else {
+                            "allowed".into()
+                        },
                         format!("{} ({} µs)", s("status"), e["duration_us"]),
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                table::render(["AT", "ACTOR", "ACTION", "VERB", "SUBJECT", "DECISION", "OUTCOME"], &rows)
+                table::render(
+                    [
+                        "AT", "ACTOR", "ACTION", "VERB", "SUBJECT", "DECISION", "OUTCOME"
+                    ],
+                    &rows
+                )
             );
         }
     }

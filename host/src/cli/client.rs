@@ -62,7 +62,11 @@ impl Client {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -94,7 +98,11 @@ impl Client {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            bail!("{} {}: {message}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+            bail!(
+                "{} {}: {message}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
         }
         let body: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(body).with_context(|| format!("unexpected response from {url}"))

@@ -163,7 +163,10 @@ fn rows(creds: &[Value]) -> Vec<[String; 5]> {
                         .map(|a| {
                             format!(
                                 "subscriptions={}",
-                                a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(",")
                             )
                         }),
                 )
@@ -174,7 +177,11 @@ fn rows(creds: &[Value]) -> Vec<[String; 5]> {
                 s("kind"),
                 table::time(c["created_at"].as_i64()),
                 table::time(c["rotated_at"].as_i64()),
-                if detail.is_empty() { "-".into() } else { detail },
+                if detail.is_empty() {
+                    "-".into()
+                } else {
+                    detail
+                },
             ]
         })
         .collect()
@@ -242,11 +249,19 @@ pub async fn run(cmd: CredentialCommand) -> Result<()> {
         CredentialCommand::Ls { client } => {
             let api = Client::from_args(&client)?;
             let list: Value = api.get("/v1/credentials").await?;
-            print(client.output, list["credentials"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+            print(
+                client.output,
+                list["credentials"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            )
         }
         CredentialCommand::Show { name, client } => {
             let api = Client::from_args(&client)?;
-            let c: Value = api.get(&format!("/v1/credentials/{}", urlencode(&name))).await?;
+            let c: Value = api
+                .get(&format!("/v1/credentials/{}", urlencode(&name)))
+                .await?;
             print(client.output, &[c])
         }
         CredentialCommand::Rotate {
@@ -255,7 +270,9 @@ pub async fn run(cmd: CredentialCommand) -> Result<()> {
             client,
         } => {
             let Some(value) = secret.secret()? else {
-                bail!("pass the new secret with --secret-stdin, --secret-file FILE or --secret-env VAR");
+                bail!(
+                    "pass the new secret with --secret-stdin, --secret-file FILE or --secret-env VAR"
+                );
             };
             let mut body = json!({ "secret": value.as_str() });
             if let Some(p) = secret.passphrase()? {
@@ -263,13 +280,17 @@ pub async fn run(cmd: CredentialCommand) -> Result<()> {
             }
             let api = Client::from_args(&client)?;
             let c: Value = api
-                .post(&format!("/v1/credentials/{}/rotate", urlencode(&name)), &body)
+                .post(
+                    &format!("/v1/credentials/{}/rotate", urlencode(&name)),
+                    &body,
+                )
                 .await?;
             print(client.output, &[c])
         }
         CredentialCommand::Rm { name, client } => {
             let api = Client::from_args(&client)?;
-            api.delete(&format!("/v1/credentials/{}", urlencode(&name))).await?;
+            api.delete(&format!("/v1/credentials/{}", urlencode(&name)))
+                .await?;
             if client.output == Output::Table {
                 eprintln!("credential {name} removed");
             }

@@ -89,7 +89,10 @@ fn summary_rows(ops: &[Value]) -> Vec<[String; 6]> {
 const HEADERS: [&str; 6] = ["ID", "KIND", "STATUS", "CREATED", "BY", "ERROR"];
 
 fn print_detail(d: &Value) {
-    print!("{}", table::render(HEADERS, &summary_rows(std::slice::from_ref(d))));
+    print!(
+        "{}",
+        table::render(HEADERS, &summary_rows(std::slice::from_ref(d)))
+    );
     println!();
     let steps: Vec<[String; 5]> = d["steps"]
         .as_array()
@@ -106,7 +109,10 @@ fn print_detail(d: &Value) {
             ]
         })
         .collect();
-    print!("{}", table::render(["STEP", "NAME", "STATUS", "ATTEMPTS", "ERROR"], &steps));
+    print!(
+        "{}",
+        table::render(["STEP", "NAME", "STATUS", "ATTEMPTS", "ERROR"], &steps)
+    );
     println!();
     for a in d["activities"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         print_activity(a);
@@ -182,7 +188,9 @@ pub async fn run(cmd: OpCommand) -> Result<ExitCode> {
         }
         OpCommand::Show { id, client } => {
             let api = Client::from_args(&client)?;
-            let d: Value = api.get(&format!("/v1/operations/{}", urlencode(&id))).await?;
+            let d: Value = api
+                .get(&format!("/v1/operations/{}", urlencode(&id)))
+                .await?;
             match client.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
                 Output::Table => print_detail(&d),
@@ -207,7 +215,10 @@ pub async fn run(cmd: OpCommand) -> Result<ExitCode> {
                 inputs["fail_at"] = json!(f);
             }
             let op: Value = api
-                .post("/v1/operations", &json!({ "kind": "selftest", "inputs": inputs }))
+                .post(
+                    "/v1/operations",
+                    &json!({ "kind": "selftest", "inputs": inputs }),
+                )
                 .await?;
             let id = op["id"].as_str().unwrap_or_default().to_string();
             if follow {
@@ -226,7 +237,10 @@ pub async fn run(cmd: OpCommand) -> Result<ExitCode> {
 async fn act(id: &str, action: &str, client: ClientArgs) -> Result<()> {
     let api = Client::from_args(&client)?;
     let op: Value = api
-        .post(&format!("/v1/operations/{}/{action}", urlencode(id)), &json!({}))
+        .post(
+            &format!("/v1/operations/{}/{action}", urlencode(id)),
+            &json!({}),
+        )
         .await?;
     match client.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&op)?),

@@ -52,7 +52,14 @@ fn table(plugins: &[PluginStatus]) -> String {
         })
         .collect();
     let mut out = super::table::render(
-        ["NAME", "VERSION", "CAPABILITY", "STATUS", "SHA256", "LOADED-AT"],
+        [
+            "NAME",
+            "VERSION",
+            "CAPABILITY",
+            "STATUS",
+            "SHA256",
+            "LOADED-AT",
+        ],
         &rows,
     );
     if plugins.is_empty() {
@@ -189,6 +196,7 @@ async fn check_inner(args: &CheckArgs, report: &mut CheckReport) -> Result<()> {
             cache_dir: None,
             max_limits: config.max_limits,
             pooling: false,
+            metrics: crate::metrics::Metrics::new(),
         },
         db,
         crate::host_api::link,

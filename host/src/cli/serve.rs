@@ -3,13 +3,14 @@
 use super::{LogFormat, ServeArgs};
 use crate::api::{self, AppState};
 use crate::config::{Config, Overrides};
-use crate::plugins::{Registry, watcher};
-use crate::secrets::Vault;
-use crate::workflows::{self, Operations};
-use crate::secrets::credentials::Credentials;
 use crate::config::{create_private_dir, write_private_file};
+use crate::metrics::Metrics;
+use crate::plugins::{Registry, watcher};
 use crate::runtime::{Runtime, RuntimeOptions};
+use crate::secrets::Vault;
+use crate::secrets::credentials::Credentials;
 use crate::store::Store;
+use crate::workflows::{self, Operations};
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::io::Write;
@@ -24,6 +25,8 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const DAEMON_FILE: &str = "daemon.json";
 const LOCK_FILE: &str = "drover.lock";
 const DATABASE_FILE: &str = "drover.db";
+/// How long shutdown waits for running operation steps.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let started = Instant::now();
@@ -57,11 +60,13 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     api::auth::register_admin_token(&db, &admin_token)?;
     let vault = Arc::new(Vault::open(&config.data_dir)?);
 
+    let metrics = Metrics::new();
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
             cache_dir: Some(config.data_dir.join("cache")),
             max_limits: config.max_limits,
             pooling: true,
+            metrics: metrics.clone(),
         },
         db.clone(),
         crate::host_api::link,
@@ -89,7 +94,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         registry: registry.clone(),
         credentials: Credentials::new(db.clone(), vault),
         operations: operations.clone(),
-        store: db,
+        store: db.clone(),
+        metrics,
         ready: ready.clone(),
     });
     let server = tokio::spawn(async move {
@@ -125,7 +131,18 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     println!("  data:        {}", config.data_dir.display());
     let _ = std::io::stdout().flush();
 
-    match server.await {
+    // The server returns once a shutdown signal arrived and in-flight
+    // requests (and the plugin calls inside them) have finished.
+    let served = server.await;
+    let unfinished = operations.drain(DRAIN_DEADLINE).await;
+    if unfinished > 0 {
+        tracing::warn!(
+            unfinished,
+            "operations still running at the drain deadline; they resume on the next start"
+        );
+    }
+    db.checkpoint().context("cannot checkpoint the database")?;
+    match served {
         Ok(Ok(())) => {
             tracing::info!("drover stopped");
             Ok(ExitCode::SUCCESS)

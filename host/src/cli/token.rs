@@ -71,7 +71,9 @@ pub async fn run(cmd: TokenCommand) -> Result<()> {
                 RoleArg::Viewer => "viewer",
             };
             let api = Client::from_args(&client)?;
-            let created: Value = api.post("/v1/tokens", &json!({ "name": name, "role": role })).await?;
+            let created: Value = api
+                .post("/v1/tokens", &json!({ "name": name, "role": role }))
+                .await?;
             match client.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
                 Output::Table => {
@@ -110,7 +112,9 @@ pub async fn run(cmd: TokenCommand) -> Result<()> {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

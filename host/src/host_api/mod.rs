@@ -8,8 +8,8 @@ pub mod state;
 
 use crate::runtime::HostState;
 use crate::runtime::bindings::WitError;
-use crate::store::NewAudit;
 use crate::runtime::bindings::import_manifests::{self, drover::plugin::types};
+use crate::store::NewAudit;
 use wasmtime::component::{HasSelf, Linker};
 
 impl types::Host for HostState {}

@@ -201,7 +201,10 @@ impl Registry {
     /// any) keeps serving and the reason is recorded.
     pub async fn load(&self, name: &str) -> Result<Arc<LoadedPlugin>, String> {
         self.load_attempts.fetch_add(1, Ordering::Relaxed);
-        match self.try_load(name).await {
+        let result = self.try_load(name).await;
+        let metrics = self.runtime.metrics();
+        metrics.reload(name, if result.is_ok() { "loaded" } else { "failed" });
+        match result {
             Ok(plugin) => Ok(plugin),
             Err(e) => {
                 let message = one_line(&e);

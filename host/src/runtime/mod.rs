@@ -13,6 +13,7 @@ pub mod bindings;
 pub mod output;
 
 use crate::config::{Limits, create_private_dir, write_private_file};
+use crate::metrics::Metrics;
 use crate::permissions::Policy;
 use crate::store::Store;
 use anyhow::{Context, Result, anyhow, bail};
@@ -257,6 +258,8 @@ pub struct RuntimeOptions {
     pub max_limits: Limits,
     /// Use the pooling allocator when the machine has the address space.
     pub pooling: bool,
+    /// Where call counts, latencies and limit hits are recorded.
+    pub metrics: Metrics,
 }
 
 pub struct Runtime {
@@ -266,6 +269,7 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     fingerprint: String,
     pooling: bool,
+    metrics: Metrics,
     _ticker: EpochTicker,
 }
 
@@ -292,12 +296,17 @@ impl Runtime {
             cache_dir: options.cache_dir,
             fingerprint,
             pooling,
+            metrics: options.metrics,
             _ticker: ticker,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Whether the pooling allocator is in use.
@@ -468,6 +477,25 @@ impl Runtime {
 
     /// Run `f` on a fresh instance of `plugin` under its limits.
     pub async fn invoke<R>(
+        &self,
+        plugin: &Prepared,
+        f: impl for<'a> FnOnce(
+            &'a mut wasmtime::Store<HostState>,
+            &'a WorldInstance,
+        ) -> CallFuture<'a, R>,
+    ) -> Result<R, CallError> {
+        let started = std::time::Instant::now();
+        let result = self.invoke_inner(plugin, f).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        self.metrics
+            .plugin_call(&plugin.name, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn invoke_inner<R>(
         &self,
         plugin: &Prepared,
         f: impl for<'a> FnOnce(

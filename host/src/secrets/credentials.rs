@@ -50,9 +50,9 @@ impl CredentialKind {
     }
 }
 
-/// Non-secret fields; which apply depends on the kind.
+/// Non-secret fields; which apply depends on the kind. (Requests that set
+/// them reject unknown fields; see the API's `CredentialCreate`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CredentialFields {
     /// azure-client-secret: the Entra tenant id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,7 +129,11 @@ fn validate_name(name: &str) -> Result<(), CredentialError> {
     }
 }
 
-fn validate(kind: CredentialKind, f: &CredentialFields, secret: Option<&str>) -> Result<(), CredentialError> {
+fn validate(
+    kind: CredentialKind,
+    f: &CredentialFields,
+    secret: Option<&str>,
+) -> Result<(), CredentialError> {
     let invalid = |m: String| Err(CredentialError::Invalid(m));
     let need = |field: &str, v: &Option<String>| -> Result<(), CredentialError> {
         match v.as_deref().map(str::trim) {
@@ -302,19 +306,27 @@ impl Credentials {
 
     /// The secret and passphrase, for host interfaces that attach them to an
     /// upstream request. Never hand these to a plugin.
-    pub fn reveal(&self, name: &str) -> Result<(Zeroizing<String>, Option<Zeroizing<String>>), CredentialError> {
+    pub fn reveal(
+        &self,
+        name: &str,
+    ) -> Result<(Zeroizing<String>, Option<Zeroizing<String>>), CredentialError> {
         let row = self
             .store
             .credential(name)?
             .ok_or_else(|| CredentialError::NotFound(name.into()))?;
-        let sealed = row
-            .sealed
-            .ok_or_else(|| CredentialError::Invalid(format!("credential {name:?} stores no secret")))?;
+        let sealed = row.sealed.ok_or_else(|| {
+            CredentialError::Invalid(format!("credential {name:?} stores no secret"))
+        })?;
         let plain = self.vault.open_sealed(&sealed, &owner(name))?;
         let part: SecretPart = serde_json::from_slice(&plain).map_err(|_| {
-            CredentialError::Internal(anyhow::anyhow!("credential {name:?}: sealed secret is malformed"))
+            CredentialError::Internal(anyhow::anyhow!(
+                "credential {name:?}: sealed secret is malformed"
+            ))
         })?;
-        Ok((Zeroizing::new(part.secret), part.passphrase.map(Zeroizing::new)))
+        Ok((
+            Zeroizing::new(part.secret),
+            part.passphrase.map(Zeroizing::new),
+        ))
     }
 }
 
@@ -340,7 +352,13 @@ mod tests {
     fn add_show_rotate_reveal_remove() {
         let c = creds();
         let v = c
-            .add("prod", CredentialKind::AzureClientSecret, azure(), Some("s3cret-A"), None)
+            .add(
+                "prod",
+                CredentialKind::AzureClientSecret,
+                azure(),
+                Some("s3cret-A"),
+                None,
+            )
             .unwrap();
         assert!(v.has_secret);
         assert_eq!(v.fields.subscriptions, vec!["s1"]);
@@ -351,7 +369,13 @@ mod tests {
         assert!(v.rotated_at.is_some());
         assert_eq!(&*c.reveal("prod").unwrap().0, "s3cret-B");
         assert!(matches!(
-            c.add("prod", CredentialKind::AzureClientSecret, azure(), Some("x"), None),
+            c.add(
+                "prod",
+                CredentialKind::AzureClientSecret,
+                azure(),
+                Some("x"),
+                None
+            ),
             Err(CredentialError::Exists(_))
         ));
         c.remove("prod").unwrap();
@@ -362,18 +386,89 @@ mod tests {
     fn each_kind_validates_its_fields() {
         let c = creds();
         let err = |r: Result<CredentialView, CredentialError>| r.unwrap_err().to_string();
-        assert!(err(c.add("a", CredentialKind::AzureClientSecret, CredentialFields::default(), Some("x"), None)).contains("tenant_id"));
-        assert!(err(c.add("a", CredentialKind::AzureClientSecret, azure(), None, None)).contains("needs a secret"));
-        assert!(err(c.add("a", CredentialKind::AzureDefault, CredentialFields::default(), Some("x"), None)).contains("stores no secret"));
-        assert!(err(c.add("a", CredentialKind::SshKey, CredentialFields::default(), Some("k"), None)).contains("`user`"));
-        assert!(err(c.add("a", CredentialKind::Kubeconfig, azure(), Some("k"), None)).contains("does not apply"));
-        assert!(err(c.add("bad name", CredentialKind::Kubeconfig, CredentialFields::default(), Some("k"), None)).contains("not a valid credential name"));
-        assert!(err(c.add("a", CredentialKind::Kubeconfig, CredentialFields::default(), Some("k"), Some("p"))).contains("passphrase"));
-        let ssh = CredentialFields { user: Some("ops".into()), ..Default::default() };
-        c.add("n1", CredentialKind::SshKey, ssh, Some("-----BEGIN KEY-----"), Some("pw")).unwrap();
+        assert!(
+            err(c.add(
+                "a",
+                CredentialKind::AzureClientSecret,
+                CredentialFields::default(),
+                Some("x"),
+                None
+            ))
+            .contains("tenant_id")
+        );
+        assert!(
+            err(c.add("a", CredentialKind::AzureClientSecret, azure(), None, None))
+                .contains("needs a secret")
+        );
+        assert!(
+            err(c.add(
+                "a",
+                CredentialKind::AzureDefault,
+                CredentialFields::default(),
+                Some("x"),
+                None
+            ))
+            .contains("stores no secret")
+        );
+        assert!(
+            err(c.add(
+                "a",
+                CredentialKind::SshKey,
+                CredentialFields::default(),
+                Some("k"),
+                None
+            ))
+            .contains("`user`")
+        );
+        assert!(
+            err(c.add("a", CredentialKind::Kubeconfig, azure(), Some("k"), None))
+                .contains("does not apply")
+        );
+        assert!(
+            err(c.add(
+                "bad name",
+                CredentialKind::Kubeconfig,
+                CredentialFields::default(),
+                Some("k"),
+                None
+            ))
+            .contains("not a valid credential name")
+        );
+        assert!(
+            err(c.add(
+                "a",
+                CredentialKind::Kubeconfig,
+                CredentialFields::default(),
+                Some("k"),
+                Some("p")
+            ))
+            .contains("passphrase")
+        );
+        let ssh = CredentialFields {
+            user: Some("ops".into()),
+            ..Default::default()
+        };
+        c.add(
+            "n1",
+            CredentialKind::SshKey,
+            ssh,
+            Some("-----BEGIN KEY-----"),
+            Some("pw"),
+        )
+        .unwrap();
         let (key, pass) = c.reveal("n1").unwrap();
-        assert_eq!((key.as_str(), pass.as_deref().map(|p| p.as_str())), ("-----BEGIN KEY-----", Some("pw")));
-        c.add("host", CredentialKind::AzureDefault, CredentialFields::default(), None, None).unwrap();
+        assert_eq!(
+            (key.as_str(), pass.as_deref().map(|p| p.as_str())),
+            ("-----BEGIN KEY-----", Some("pw"))
+        );
+        c.add(
+            "host",
+            CredentialKind::AzureDefault,
+            CredentialFields::default(),
+            None,
+            None,
+        )
+        .unwrap();
         assert!(!c.get("host").unwrap().has_secret);
     }
 }

@@ -126,12 +126,20 @@ mod tests {
         let v = Vault::from_key(&[7; 32]);
         let sealed = v.seal(b"hunter2", "credential:prod").unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(&*v.open_sealed(&sealed, "credential:prod").unwrap(), b"hunter2");
+        assert_eq!(
+            &*v.open_sealed(&sealed, "credential:prod").unwrap(),
+            b"hunter2"
+        );
         // Bound to its owner.
         assert!(v.open_sealed(&sealed, "credential:other").is_err());
         // Another key cannot open it, and says what to check.
-        let err = Vault::from_key(&[8; 32]).open_sealed(&sealed, "credential:prod").unwrap_err();
-        assert!(err.to_string().contains("not the one it was stored with"), "{err}");
+        let err = Vault::from_key(&[8; 32])
+            .open_sealed(&sealed, "credential:prod")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not the one it was stored with"),
+            "{err}"
+        );
         let mut bad = sealed.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(v.open_sealed(&bad, "credential:prod").is_err());
@@ -144,11 +152,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE);
         let k1 = key_from_file(&path).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let k2 = key_from_file(&path).unwrap();
         assert_eq!(*k1, *k2);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(key_from_file(&path).unwrap_err().to_string().contains("chmod 600"));
+        assert!(
+            key_from_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 600")
+        );
         assert!(parse_key("abcd").is_err());
     }
 }

@@ -25,8 +25,7 @@ pub struct NewAudit<'a> {
     pub duration_us: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     /// Unix milliseconds.
@@ -106,7 +105,10 @@ impl Store {
         if let Some(id) = f.before_id {
             push(" AND id < ?", id.into());
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.clamp(1, 1000)));
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt

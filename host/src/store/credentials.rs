@@ -61,7 +61,9 @@ impl Store {
     pub fn credentials(&self) -> Result<Vec<CredentialRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM credentials ORDER BY name"))?;
-        let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map([], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 

@@ -42,7 +42,10 @@ impl OpStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, OpStatus::Succeeded | OpStatus::Failed | OpStatus::Cancelled)
+        matches!(
+            self,
+            OpStatus::Succeeded | OpStatus::Failed | OpStatus::Cancelled
+        )
     }
 }
 
@@ -119,7 +122,12 @@ fn activity(tx: &Transaction<'_>, op: &str, message: &str) -> rusqlite::Result<(
     Ok(())
 }
 
-fn set_op(tx: &Transaction<'_>, op: &str, st: OpStatus, error: Option<&str>) -> rusqlite::Result<()> {
+fn set_op(
+    tx: &Transaction<'_>,
+    op: &str,
+    st: OpStatus,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
     let now = now_ms();
     tx.execute(
         "UPDATE operations SET status = ?2, error = ?3, updated_at = ?4,
@@ -164,10 +172,15 @@ impl Store {
                 params![id, i as i64, name],
             )?;
         }
-        activity(&tx, id, &format!("created by {created_by} with {} steps", steps.len()))?;
+        activity(
+            &tx,
+            id,
+            &format!("created by {created_by} with {} steps", steps.len()),
+        )?;
         tx.commit()?;
         drop(conn);
-        self.op_get(id)?.ok_or_else(|| anyhow::anyhow!("operation {id} vanished"))
+        self.op_get(id)?
+            .ok_or_else(|| anyhow::anyhow!("operation {id} vanished"))
     }
 
     pub fn op_get(&self, id: &str) -> Result<Option<OperationRow>> {
@@ -331,8 +344,15 @@ impl Store {
         } else {
             String::new()
         };
-        activity(&tx, id, &format!("step {} ({name}) started{suffix}", idx + 1))?;
-        tx.execute("UPDATE operations SET updated_at = ?2 WHERE id = ?1", params![id, now_ms()])?;
+        activity(
+            &tx,
+            id,
+            &format!("step {} ({name}) started{suffix}", idx + 1),
+        )?;
+        tx.execute(
+            "UPDATE operations SET updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
         tx.commit()?;
         Ok(attempts)
     }
@@ -348,7 +368,10 @@ impl Store {
         output: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<()> {
-        if !matches!(outcome, OpStatus::Succeeded | OpStatus::Failed | OpStatus::Cancelled) {
+        if !matches!(
+            outcome,
+            OpStatus::Succeeded | OpStatus::Failed | OpStatus::Cancelled
+        ) {
             bail!("a step cannot finish as {}", outcome.as_str());
         }
         let mut conn = self.conn();
@@ -356,23 +379,45 @@ impl Store {
         tx.execute(
             "UPDATE operation_steps SET status = ?3, finished_at = ?4, error = ?5, output = ?6
              WHERE op_id = ?1 AND idx = ?2",
-            params![id, idx, outcome.as_str(), now_ms(), error, output.map(|o| o.to_string())],
+            params![
+                id,
+                idx,
+                outcome.as_str(),
+                now_ms(),
+                error,
+                output.map(|o| o.to_string())
+            ],
         )?;
         let message = match (outcome, error) {
             (OpStatus::Succeeded, _) => format!("step {} ({name}) succeeded", idx + 1),
             (OpStatus::Cancelled, _) => format!("step {} ({name}) cancelled", idx + 1),
-            (_, e) => format!("step {} ({name}) failed: {}", idx + 1, e.unwrap_or("no reason")),
+            (_, e) => format!(
+                "step {} ({name}) failed: {}",
+                idx + 1,
+                e.unwrap_or("no reason")
+            ),
         };
         activity(&tx, id, &message)?;
         match outcome {
             OpStatus::Failed => {
-                let e = format!("step {} ({name}) failed: {}", idx + 1, error.unwrap_or("no reason"));
+                let e = format!(
+                    "step {} ({name}) failed: {}",
+                    idx + 1,
+                    error.unwrap_or("no reason")
+                );
                 set_op(&tx, id, OpStatus::Failed, Some(&e))?;
-                activity(&tx, id, "operation failed; `drover op retry` runs it again from the failed step")?;
+                activity(
+                    &tx,
+                    id,
+                    "operation failed; `drover op retry` runs it again from the failed step",
+                )?;
             }
             OpStatus::Cancelled => self.cancel_rest(&tx, id)?,
             _ => {
-                tx.execute("UPDATE operations SET updated_at = ?2 WHERE id = ?1", params![id, now_ms()])?;
+                tx.execute(
+                    "UPDATE operations SET updated_at = ?2 WHERE id = ?1",
+                    params![id, now_ms()],
+                )?;
             }
         }
         tx.commit()?;
@@ -439,7 +484,11 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let st: Option<String> = tx
-            .query_row("SELECT status FROM operations WHERE id = ?1", params![id], |r| r.get(0))
+            .query_row(
+                "SELECT status FROM operations WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(st) = st.and_then(|s| OpStatus::parse(&s)) else {
             return Ok(None);
@@ -467,6 +516,17 @@ impl Store {
             params![id],
             |r| r.get(0),
         )?)
+    }
+
+    /// (kind, status, count) of every operation.
+    pub fn op_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT kind, status, COUNT(*) FROM operations GROUP BY kind, status")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// Checkpoint the WAL into the main file (on shutdown).

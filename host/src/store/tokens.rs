@@ -80,14 +80,20 @@ impl Store {
 
     pub fn tokens(&self) -> Result<Vec<TokenRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM tokens ORDER BY created_at, name"))?;
-        let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tokens ORDER BY created_at, name"
+        ))?;
+        let rows = stmt
+            .query_map([], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn token_rename(&self, id: &str, name: &str) -> Result<()> {
-        self.conn()
-            .execute("UPDATE tokens SET name = ?2 WHERE id = ?1", params![id, name])?;
+        self.conn().execute(
+            "UPDATE tokens SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )?;
         Ok(())
     }
 

@@ -25,7 +25,8 @@ use tokio::sync::{Notify, Semaphore};
 /// Operations that run steps at the same time, at most.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
-pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
+pub type StepFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
 
 /// One kind of operation.
 pub trait Workflow: Send + Sync + 'static {
@@ -109,9 +110,11 @@ impl Operations {
         if self.inner.draining.load(Ordering::Acquire) {
             return Err(OpError::ShuttingDown);
         }
-        let workflow = self.inner.workflows.get(kind).ok_or_else(|| {
-            OpError::UnknownKind(kind.to_string(), self.kinds().join(", "))
-        })?;
+        let workflow = self
+            .inner
+            .workflows
+            .get(kind)
+            .ok_or_else(|| OpError::UnknownKind(kind.to_string(), self.kinds().join(", ")))?;
         let steps = workflow
             .plan(&inputs)
             .map_err(|e| OpError::InvalidInputs(kind.to_string(), e))?;
@@ -239,7 +242,10 @@ impl Operations {
                     &step.name,
                     OpStatus::Failed,
                     None,
-                    Some(&format!("this daemon does not know operation kind {:?}", op.kind)),
+                    Some(&format!(
+                        "this daemon does not know operation kind {:?}",
+                        op.kind
+                    )),
                 )?;
             }
             return Ok(());
@@ -261,7 +267,10 @@ impl Operations {
                 return Ok(());
             }
             if self.inner.draining.load(Ordering::Acquire) {
-                store.op_running(id, "paused: the daemon is shutting down; resumes on next start")?;
+                store.op_running(
+                    id,
+                    "paused: the daemon is shutting down; resumes on next start",
+                )?;
                 return Ok(());
             }
             let attempt = store.op_step_started(id, step.index, &step.name)?;
@@ -279,11 +288,25 @@ impl Operations {
                     None,
                 )?,
                 Some(Err(e)) => {
-                    store.op_step_finished(id, step.index, &step.name, OpStatus::Failed, None, Some(&e))?;
+                    store.op_step_finished(
+                        id,
+                        step.index,
+                        &step.name,
+                        OpStatus::Failed,
+                        None,
+                        Some(&e),
+                    )?;
                     return Ok(());
                 }
                 None => {
-                    store.op_step_finished(id, step.index, &step.name, OpStatus::Cancelled, None, None)?;
+                    store.op_step_finished(
+                        id,
+                        step.index,
+                        &step.name,
+                        OpStatus::Cancelled,
+                        None,
+                        None,
+                    )?;
                     return Ok(());
                 }
             }

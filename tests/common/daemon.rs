@@ -1,0 +1,220 @@
+//! The real `drover` binary as a child process, for end-to-end tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const DROVER: &str = env!("CARGO_BIN_EXE_drover");
+
+pub struct Daemon {
+    pub child: Child,
+    pub home: PathBuf,
+    pub url: String,
+}
+
+impl Daemon {
+    /// `drover serve` with no flags but a free port, in a private HOME.
+    pub fn start(home: &Path) -> Daemon {
+        Self::start_logging(home, None)
+    }
+
+    /// Like [`start`](Self::start), appending the daemon's log to `log`.
+    pub fn start_logging(home: &Path, log: Option<&Path>) -> Daemon {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        };
+        let mut child = Command::new(DROVER)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("HOME", home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DROVER_LOG", "debug,wasmtime=warn,cranelift=warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let url = first
+            .strip_prefix("drover listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string();
+        // Keep draining stdout so the daemon never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon {
+            child,
+            home: home.to_path_buf(),
+            url,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.join(".local/share/drover")
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.data_dir().join("plugins")
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Run a client command against this daemon, as its user would.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(DROVER)
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .output()
+            .unwrap()
+    }
+
+    pub fn plugins(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["plugin", "ls", "-o", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn plugin(&self, name: &str) -> Option<serde_json::Value> {
+        self.plugins().into_iter().find(|p| p["name"] == name)
+    }
+
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        // SIGTERM, as a service manager would.
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http_get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    })
+}
+
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Daemon {
+    /// SIGKILL: no drain, no checkpoint.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::forget(self);
+    }
+
+    /// A client command with a token other than the local admin one.
+    pub fn cli_with_token(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(DROVER)
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("DROVER_TOKEN", token)
+            .output()
+            .unwrap()
+    }
+
+    /// `GET`/`POST`… with a JSON or raw body; returns (status, body as JSON or Null).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            if let Some(b) = body {
+                req = req.body(b);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            )
+        })
+    }
+
+    /// The raw text of a GET.
+    pub fn get_text(&self, path: &str, token: Option<&str>) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut req = reqwest::Client::new().get(format!("{}{path}", self.url));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap().text().await.unwrap()
+        })
+    }
+}
