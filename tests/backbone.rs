@@ -542,3 +542,118 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
     // The daemon is still healthy afterwards.
     assert_eq!(d.request("GET", "/healthz", None, None, None).0, 200);
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn beyond_loopback_the_api_is_https_with_a_generated_ca() {
+    let home = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(home.path(), &["--listen", "0.0.0.0:0"], None);
+    assert!(d.url.starts_with("https://localhost:"), "{}", d.url);
+    let ca_pem = std::fs::read(d.data_dir().join("tls/ca.pem")).unwrap();
+    // The CLI trusts the local daemon's CA and reports its checksum.
+    let out = d.cli(&["ca", "-o", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let ca: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ca["mode"], "self-signed");
+    assert_eq!(ca["ca_checksum"], sha256_hex(&ca_pem));
+    assert!(d.cli(&["plugin", "ls"]).status.success());
+    // Plain HTTP to the same port gets nothing; an untrusting client refuses.
+    let plain = d.url.replace("https://", "http://");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert!(reqwest::get(format!("{plain}/healthz")).await.is_err());
+        let untrusting = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .build()
+            .unwrap();
+        assert!(
+            untrusting
+                .get(format!("{}/healthz", d.url))
+                .send()
+                .await
+                .is_err()
+        );
+        let trusting = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+            .build()
+            .unwrap();
+        let r = trusting
+            .get(format!("{}/healthz", d.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    // The key files are private; a restart keeps the same CA.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["ca.key", "server.key"] {
+        let mode = std::fs::metadata(d.data_dir().join("tls").join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    assert!(d.stop().success());
+    let d = Daemon::start_with(home.path(), &["--listen", "0.0.0.0:0"], None);
+    let out = d.cli(&["ca", "-o", "json"]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["ca_checksum"], ca["ca_checksum"]);
+}
+
+#[test]
+fn an_operator_certificate_is_served_as_given() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let server_cert = server
+        .signed_by(&server_key, &Issuer::new(ca, ca_key))
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.pem"), server_cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), server_key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.join("drover.toml"),
+        format!("[tls]\nca = \"{}\"\n", dir.join("ca.pem").display()),
+    )
+    .unwrap();
+    let d = Daemon::start_with(
+        dir,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--config",
+            dir.join("drover.toml").to_str().unwrap(),
+            "--tls-cert",
+            dir.join("tls.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.join("tls.key").to_str().unwrap(),
+        ],
+        None,
+    );
+    let ca_file = dir.join("ca.pem");
+    let out = d.cli(&["ca", "-o", "json", "--ca-file", ca_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let ca: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ca["mode"], "operator");
+    assert_eq!(ca["ca_checksum"], sha256_hex(ca_cert.pem().as_bytes()));
+    // Without the CA the CLI cannot verify the daemon, and says so.
+    let out = d.cli(&["plugin", "ls"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !d.data_dir().join("tls").exists(),
+        "no CA is generated when the operator supplies one"
+    );
+}

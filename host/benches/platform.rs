@@ -256,6 +256,7 @@ fn restart_and_rss() {
 }
 
 fn main() {
+    drover::tls::install_crypto_provider();
     // `cargo bench` passes --bench; ignore arguments.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -122,10 +122,28 @@ struct PluginSection {
     limits: LimitSettings,
 }
 
+/// `[tls]`: the API's certificate. Without `cert`/`key`, a daemon listening
+/// beyond loopback makes its own CA and server certificate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain for the API.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM of the CA that signed `cert`, so its checksum can be published.
+    pub ca: Option<PathBuf>,
+    /// Extra DNS names or IPs for the generated server certificate.
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     listen: Option<String>,
+    #[serde(default)]
+    tls: TlsSettings,
     data_dir: Option<PathBuf>,
     plugin_dir: Option<PathBuf>,
     #[serde(default)]
@@ -150,6 +168,7 @@ pub struct Config {
     pub default_limits: Limits,
     pub max_limits: Limits,
     pub grants: BTreeMap<String, PluginGrant>,
+    pub tls: TlsSettings,
     /// The file this came from, named in permission denials.
     pub source: Option<PathBuf>,
 }
@@ -160,12 +179,14 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub plugin_dir: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
     /// Embedded defaults, then `file` if given, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config> {
-        let parsed = match file {
+        let mut parsed = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -203,6 +224,12 @@ impl Config {
                 notes.join("; ")
             );
         }
+        if overrides.tls_cert.is_some() {
+            parsed.tls.cert = overrides.tls_cert.clone();
+        }
+        if overrides.tls_key.is_some() {
+            parsed.tls.key = overrides.tls_key.clone();
+        }
         let mut grants = BTreeMap::new();
         for (name, section) in parsed.plugins {
             validate_plugin_name(&name).with_context(|| format!("[plugins.{name}]"))?;
@@ -226,6 +253,7 @@ impl Config {
             default_limits,
             max_limits,
             grants,
+            tls: parsed.tls,
             source: file.map(Path::to_path_buf),
         })
     }

@@ -13,4 +13,5 @@ pub mod plugins;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod tls;
 pub mod workflows;

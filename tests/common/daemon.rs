@@ -21,6 +21,13 @@ impl Daemon {
 
     /// Like [`start`](Self::start), appending the daemon's log to `log`.
     pub fn start_logging(home: &Path, log: Option<&Path>) -> Daemon {
+        Self::start_with(home, &["--listen", "127.0.0.1:0"], log)
+    }
+
+    /// `drover serve ARGS…` in a private HOME.
+    pub fn start_with(home: &Path, args: &[&str], log: Option<&Path>) -> Daemon {
+        // This test process talks HTTPS too, with the daemon's crypto provider.
+        drover::tls::install_crypto_provider();
         let stderr = match log {
             Some(path) => Stdio::from(
                 std::fs::OpenOptions::new()
@@ -32,7 +39,8 @@ impl Daemon {
             None => Stdio::null(),
         };
         let mut child = Command::new(DROVER)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("serve")
+            .args(args)
             .env_clear()
             .env("HOME", home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -44,6 +44,7 @@ pub struct AppState {
     pub credentials: Credentials,
     pub operations: Operations,
     pub metrics: Metrics,
+    pub tls: Arc<TlsInfo>,
     /// Set once the initial plugin scan has finished.
     pub ready: Arc<AtomicBool>,
 }
@@ -118,7 +119,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operations::show))
         .routes(routes!(operations::cancel))
         .routes(routes!(operations::retry))
-        .routes(routes!(audit::list));
+        .routes(routes!(audit::list))
+        .routes(routes!(ca));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -266,4 +268,85 @@ mod tests {
             );
         }
     }
+}
+
+/// What `/v1/ca` reports.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema, Clone)]
+pub struct TlsInfo {
+    pub mode: crate::tls::TlsMode,
+    /// sha256 (hex) of the CA certificate's PEM; agents pin it.
+    pub ca_checksum: Option<String>,
+    /// The CA certificate, PEM.
+    pub ca_pem: Option<String>,
+}
+
+/// How the API is served and the CA agents pin.
+#[utoipa::path(get, path = "/v1/ca", tag = "tls", security(("bearer" = [])), responses(
+    (status = 200, body = TlsInfo), (status = 401, body = ErrorBody),
+))]
+async fn ca(State(state): State<AppState>) -> Json<TlsInfo> {
+    Json(state.tls.as_ref().clone())
+}
+
+/// Serve `app` over TLS until `shutdown`, then let open connections finish
+/// their requests (up to [`REQUEST_TIMEOUT`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let graceful = GracefulShutdown::new();
+    let builder = Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(app.clone());
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {},
+        _ = tokio::time::sleep(REQUEST_TIMEOUT) => {
+            tracing::warn!("connections still open at the shutdown deadline were closed");
+        }
+    }
+    Ok(())
 }

@@ -52,9 +52,20 @@ impl Client {
                     .to_string()
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        let local_ca = data_dir.join("tls").join("ca.pem");
+        let ca_file = args
+            .ca_file
+            .clone()
+            .or_else(|| local_ca.exists().then_some(local_ca));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build()?;
         Ok(Client { http, base, token })
     }
 

@@ -47,6 +47,8 @@ enum Command {
     Token(token::TokenCommand),
     /// Read the audit log: plugin host calls and API mutations.
     Audit(audit::AuditArgs),
+    /// Show how the API is served and the CA checksum agents pin.
+    Ca(ClientArgs),
 }
 
 #[derive(Args, Clone)]
@@ -62,6 +64,13 @@ pub struct ServeArgs {
     /// Address to listen on. Default: 127.0.0.1:7600.
     #[arg(long, env = "DROVER_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// PEM certificate chain for the API (with --tls-key). Without one, a
+    /// daemon listening beyond loopback creates its own CA and certificate.
+    #[arg(long, env = "DROVER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "DROVER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Operator config (TOML): limits and per-plugin grants.
     #[arg(long, env = "DROVER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -95,6 +104,10 @@ pub struct ClientArgs {
     /// The local daemon's data directory (to find its URL and admin token).
     #[arg(long, env = "DROVER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for the daemon's HTTPS. Default: the local
+    /// daemon's own CA, if it made one, and the system's roots.
+    #[arg(long, env = "DROVER_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -114,8 +127,28 @@ enum PluginCommand {
     Check(plugin::CheckArgs),
 }
 
+async fn ca(args: ClientArgs) -> anyhow::Result<()> {
+    let api = client::Client::from_args(&args)?;
+    let ca: serde_json::Value = api.get("/v1/ca").await?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&ca)?),
+        Output::Table => {
+            println!("mode         {}", ca["mode"].as_str().unwrap_or("-"));
+            println!(
+                "ca checksum  {}",
+                ca["ca_checksum"].as_str().unwrap_or("- (no CA published)")
+            );
+            if let Some(pem) = ca["ca_pem"].as_str() {
+                print!("{pem}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Run the CLI; the process exits with the returned code.
 pub fn main() -> ExitCode {
+    crate::tls::install_crypto_provider();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,6 +169,7 @@ pub fn main() -> ExitCode {
             Command::Op(cmd) => op::run(cmd).await,
             Command::Token(cmd) => token::run(cmd).await.map(|()| ExitCode::SUCCESS),
             Command::Audit(args) => audit::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Ca(args) => ca(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -10,6 +10,7 @@ use crate::runtime::{Runtime, RuntimeOptions};
 use crate::secrets::Vault;
 use crate::secrets::credentials::Credentials;
 use crate::store::Store;
+use crate::tls;
 use crate::workflows::{self, Operations};
 use anyhow::{Context, Result, bail};
 use std::fs::File;
@@ -37,15 +38,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             listen: args.listen,
             data_dir: args.data_dir.clone(),
             plugin_dir: args.plugin_dir.clone(),
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
         },
     )?;
-    if !config.listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {}: the API would carry the admin token over plain HTTP. \
-             Listen on a loopback address (the default is 127.0.0.1:7600) until TLS is configured",
-            config.listen
-        );
-    }
     create_private_dir(&config.data_dir)?;
     std::fs::create_dir_all(&config.plugin_dir).with_context(|| {
         format!(
@@ -59,6 +55,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let admin_token = admin_token(&token_path)?;
     api::auth::register_admin_token(&db, &admin_token)?;
     let vault = Arc::new(Vault::open(&config.data_dir)?);
+    let tls = tls::prepare(&config)?;
 
     let metrics = Metrics::new();
     let runtime = Arc::new(Runtime::new(
@@ -88,7 +85,19 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
                 config.listen
             )
         })?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let scheme = if tls.server.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let local = listener.local_addr()?;
+    // A wildcard address is not something to dial: name this machine.
+    let url = if local.ip().is_unspecified() {
+        format!("{scheme}://localhost:{}", local.port())
+    } else {
+        format!("{scheme}://{local}")
+    };
+    let ca_checksum = tls.ca_checksum();
     let ready = Arc::new(AtomicBool::new(false));
     let app = api::router(AppState {
         registry: registry.clone(),
@@ -96,13 +105,26 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         operations: operations.clone(),
         store: db.clone(),
         metrics,
+        tls: Arc::new(api::TlsInfo {
+            mode: tls.mode,
+            ca_checksum: ca_checksum.clone(),
+            ca_pem: tls.ca_pem.clone(),
+        }),
         ready: ready.clone(),
     });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
+    let server = match tls.server.clone() {
+        Some(server_config) => tokio::spawn(api::serve_tls(
+            listener,
+            server_config,
+            app,
+            shutdown_signal(),
+        )),
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }),
+    };
     write_private_file(
         &config.data_dir.join(DAEMON_FILE),
         serde_json::json!({ "url": url, "pid": std::process::id() })
@@ -127,6 +149,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     );
     println!("drover listening on {url}");
     println!("  admin token: {}", token_path.display());
+    if let Some(sum) = &ca_checksum {
+        println!("  ca checksum: {sum} (`drover ca` shows the CA)");
+    }
     println!("  plugins:     {}", config.plugin_dir.display());
     println!("  data:        {}", config.data_dir.display());
     let _ = std::io::stdout().flush();
