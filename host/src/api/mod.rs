@@ -77,17 +77,8 @@ impl utoipa::Modify for BearerAuth {
 
 /// The router and its OpenAPI document.
 pub fn router(state: AppState) -> Router {
-    let (router, doc) = api(state.clone());
-    let doc = Arc::new(doc);
+    let router = api(state.clone());
     router
-        .route("/metrics", axum::routing::get(metrics))
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -102,9 +93,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The OpenAPI document alone (for `drover` to print, and for tests).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+/// The OpenAPI document, built once from the handlers' annotations.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| api_routes().split_for_parts().1)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes", responses(
+    (status = 200, description = "the OpenAPI 3 document", content_type = "application/json", body = Object),
+))]
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(openapi())
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -124,17 +124,18 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
         .merge(v1)
 }
 
-fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, doc) = api_routes().split_for_parts();
-    // Authenticate everything under /v1; the probes stay open.
-    let router = router.route_layer(axum::middleware::from_fn_with_state(
+fn api(state: AppState) -> Router<AppState> {
+    let (router, _) = api_routes().split_for_parts();
+    // Authenticate everything under /v1; probes, metrics and the document stay open.
+    router.route_layer(axum::middleware::from_fn_with_state(
         state,
         require_token_under_v1,
-    ));
-    (router, doc)
+    ))
 }
 
 async fn require_token_under_v1(
@@ -150,6 +151,9 @@ async fn require_token_under_v1(
 }
 
 /// Prometheus metrics (text exposition format), unauthenticated like the probes.
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses(
+    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+))]
 async fn metrics(State(state): State<AppState>) -> Response {
     match state.store.op_counts() {
         Ok(counts) => {
