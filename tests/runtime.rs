@@ -98,7 +98,10 @@ async fn infinite_loop_is_stopped_at_the_cpu_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_plugins_answer_while_one_spins() {
-    let l = Arc::new(load().await);
+    // A long CPU deadline: the example must answer long before it ends.
+    let manifest =
+        "name = \"adversary\"\nversion = \"1.0.0\"\n[limits]\ncpu_ms = 3000\ntimeout_ms = 10000\n";
+    let l = Arc::new(load_with(manifest).await);
     let spinning = {
         let l = l.clone();
         tokio::spawn(async move { l.adversary("loop", "").await })
