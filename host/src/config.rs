@@ -300,6 +300,16 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Names of credentials and tokens: 1–64 ASCII letters, digits, `-`, `_`
+/// or `.`.
+pub fn is_valid_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 /// `$XDG_DATA_HOME/drover`, else `$HOME/.local/share/drover`.
 pub fn default_data_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {

@@ -55,14 +55,6 @@ pub struct TokenList {
     pub tokens: Vec<TokenView>,
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-}
-
 /// Create a token. Admin only.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
     request_body = TokenCreate,
@@ -77,7 +69,7 @@ pub async fn create(
     State(state): State<AppState>,
     Json(req): Json<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    if !valid_name(&req.name) {
+    if !crate::config::is_valid_object_name(&req.name) {
         return Err(ApiError::invalid(format!(
             "{:?} is not a valid token name: use 1-64 letters, digits, '-', '_' or '.'",
             req.name

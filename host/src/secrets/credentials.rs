@@ -115,12 +115,7 @@ fn owner(name: &str) -> String {
 }
 
 fn validate_name(name: &str) -> Result<(), CredentialError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if ok {
+    if crate::config::is_valid_object_name(name) {
         Ok(())
     } else {
         Err(CredentialError::Invalid(format!(
