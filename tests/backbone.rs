@@ -657,3 +657,45 @@ fn an_operator_certificate_is_served_as_given() {
         "no CA is generated when the operator supplies one"
     );
 }
+
+#[test]
+fn listings_page_without_gaps_or_repeats() {
+    let home = tempfile::tempdir().unwrap();
+    let d = Daemon::start(home.path());
+    let admin = d.token();
+    let mut started: Vec<String> = (0..5).map(|_| start_selftest(&d, 1, 0)).collect();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut path = "/v1/operations?limit=2".to_string();
+    loop {
+        let (s, page) = d.request("GET", &path, Some(&admin), None, None);
+        assert_eq!(s, 200, "{page}");
+        pages += 1;
+        let ops = page["operations"].as_array().unwrap();
+        assert!(!ops.is_empty(), "an empty page: {page}");
+        seen.extend(ops.iter().map(|o| o["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/operations?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    started.sort();
+    seen.sort();
+    assert_eq!(seen, started);
+    // The audit log pages the same way (five POSTs by the admin token).
+    let (_, first) = d.request("GET", "/v1/audit?limit=3", Some(&admin), None, None);
+    let before = first["next_before"].as_i64().expect("a second page");
+    let (_, second) = d.request(
+        "GET",
+        &format!("/v1/audit?limit=3&before={before}"),
+        Some(&admin),
+        None,
+        None,
+    );
+    assert_eq!(
+        first["entries"].as_array().unwrap().len() + second["entries"].as_array().unwrap().len(),
+        5
+    );
+    assert!(second["next_before"].is_null());
+}

@@ -49,7 +49,7 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
-    let entries = state
+    let mut entries = state
         .store
         .audit_list(&AuditFilter {
             plugin: q.plugin,
@@ -58,14 +58,13 @@ pub async fn list(
             since: q.since,
             until: q.until,
             before_id: q.before,
-            limit,
+            // One more than asked tells whether another page exists.
+            limit: limit + 1,
         })
         .map_err(ApiError::internal)?;
-    let next_before = if entries.len() == limit as usize {
-        entries.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    let next_before = more.then(|| entries.last().map(|e| e.id)).flatten();
     Ok(Json(AuditPage {
         entries,
         next_before,

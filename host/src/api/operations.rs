@@ -128,18 +128,19 @@ pub async fn list(
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
-    let operations = state
+    // One more than asked tells whether another page exists.
+    let mut operations = state
         .store
         .op_list(&OpListQuery {
             status: q.status,
             kind: q.kind,
             after,
-            limit,
+            limit: limit + 1,
         })
         .map_err(ApiError::internal)?;
-    let next = (operations.len() == limit as usize)
-        .then(|| operations.last().map(cursor))
-        .flatten();
+    let more = operations.len() > limit as usize;
+    operations.truncate(limit as usize);
+    let next = more.then(|| operations.last().map(cursor)).flatten();
     Ok(Json(OperationPage { operations, next }))
 }
 

@@ -107,7 +107,7 @@ impl Store {
         }
         sql.push_str(&format!(
             " ORDER BY id DESC LIMIT {}",
-            f.limit.clamp(1, 1000)
+            f.limit.clamp(1, 1001)
         ));
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;

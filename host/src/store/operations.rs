@@ -259,7 +259,7 @@ impl Store {
         }
         sql.push_str(&format!(
             " ORDER BY created_at DESC, id DESC LIMIT {}",
-            q.limit.clamp(1, 1000)
+            q.limit.clamp(1, 1001)
         ));
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
