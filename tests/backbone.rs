@@ -605,6 +605,20 @@ fn beyond_loopback_the_api_is_https_with_a_generated_ca() {
     let out = d.cli(&["ca", "-o", "json"]);
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["ca_checksum"], ca["ca_checksum"]);
+    // A new server certificate (e.g. for new names) is signed by the same CA.
+    assert!(d.stop().success());
+    let tls = home.path().join(".local/share/drover/tls");
+    std::fs::remove_file(tls.join("server.pem")).unwrap();
+    std::fs::remove_file(tls.join("server.key")).unwrap();
+    let d = Daemon::start_with(home.path(), &["--listen", "0.0.0.0:0"], None);
+    assert!(tls.join("server.pem").exists());
+    let out = d.cli(&["ca", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "the CLI still verifies the daemon: {out:?}"
+    );
+    let renewed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(renewed["ca_checksum"], ca["ca_checksum"]);
 }
 
 #[test]

@@ -103,15 +103,7 @@ fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Create the CA and server certificate on first start; returns the CA PEM.
-fn ensure_self_signed(dir: &Path, config: &Config) -> Result<String> {
-    let ca_path = dir.join("ca.pem");
-    if ca_path.exists() && dir.join("server.pem").exists() && dir.join("server.key").exists() {
-        return std::fs::read_to_string(&ca_path)
-            .with_context(|| format!("cannot read {}", ca_path.display()));
-    }
-    create_private_dir(dir)?;
-    let ca_key = KeyPair::generate().context("cannot generate the CA key")?;
+fn ca_params() -> Result<CertificateParams> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name.push(DnType::CommonName, "Drover CA");
     ca.distinguished_name
@@ -120,7 +112,38 @@ fn ensure_self_signed(dir: &Path, config: &Config) -> Result<String> {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
     ca.not_after = rcgen::date_time_ymd(2036, 1, 1);
-    let ca_cert = ca.self_signed(&ca_key)?;
+    Ok(ca)
+}
+
+/// Create the CA (first start) and the server certificate (first start, or
+/// after the operator deleted `server.pem`/`server.key` to change names);
+/// returns the CA PEM. An existing CA is kept, so its checksum stays valid.
+fn ensure_self_signed(dir: &Path, config: &Config) -> Result<String> {
+    let ca_path = dir.join("ca.pem");
+    let ca_key_path = dir.join("ca.key");
+    if ca_path.exists() && dir.join("server.pem").exists() && dir.join("server.key").exists() {
+        return std::fs::read_to_string(&ca_path)
+            .with_context(|| format!("cannot read {}", ca_path.display()));
+    }
+    create_private_dir(dir)?;
+    let (ca_pem, issuer) = if ca_path.exists() && ca_key_path.exists() {
+        let pem = std::fs::read_to_string(&ca_path)
+            .with_context(|| format!("cannot read {}", ca_path.display()))?;
+        let key_pem = std::fs::read_to_string(&ca_key_path)
+            .with_context(|| format!("cannot read {}", ca_key_path.display()))?;
+        let key = KeyPair::from_pem(&key_pem)
+            .with_context(|| format!("{} is not a usable key", ca_key_path.display()))?;
+        // The same subject and key as the stored CA: what a server
+        // certificate's issuer name and authority key id are made of.
+        (pem, Issuer::new(ca_params()?, key))
+    } else {
+        let ca_key = KeyPair::generate().context("cannot generate the CA key")?;
+        let ca = ca_params()?;
+        let pem = ca.self_signed(&ca_key)?.pem();
+        write_private_file(&ca_key_path, ca_key.serialize_pem().as_bytes())?;
+        write_private_file(&ca_path, pem.as_bytes())?;
+        (pem, Issuer::new(ca, ca_key))
+    };
 
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
     names.extend(config.tls.names.iter().cloned());
@@ -140,21 +163,16 @@ fn ensure_self_signed(dir: &Path, config: &Config) -> Result<String> {
     server.distinguished_name.push(DnType::CommonName, "drover");
     server.not_before = rcgen::date_time_ymd(2024, 1, 1);
     server.not_after = rcgen::date_time_ymd(2036, 1, 1);
-    let issuer = Issuer::new(ca, ca_key);
     let server_cert = server.signed_by(&server_key, &issuer)?;
-
-    let ca_pem = ca_cert.pem();
     write_private_file(
         &dir.join("server.key"),
         server_key.serialize_pem().as_bytes(),
     )?;
     write_private_file(&dir.join("server.pem"), server_cert.pem().as_bytes())?;
-    write_private_file(&dir.join("ca.key"), issuer.key().serialize_pem().as_bytes())?;
-    write_private_file(&ca_path, ca_pem.as_bytes())?;
     tracing::info!(
         dir = %dir.display(),
         names = ?names,
-        "created a CA and server certificate for the API; agents pin the CA by its checksum"
+        "created the API's server certificate; agents pin its CA by the CA's checksum"
     );
     Ok(ca_pem)
 }
