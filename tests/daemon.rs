@@ -40,9 +40,14 @@ fn serve_lists_plugins_as_they_come_break_and_go() {
     assert_eq!(body["error"]["code"], "unauthenticated");
     let (status, _) = http_get(&format!("{}/v1/plugins", daemon.url), Some("wrong-token"));
     assert_eq!(status, 401);
+    // The first start installed the first-party plugins.
     let (status, body) = http_get(&format!("{}/v1/plugins", daemon.url), Some(&daemon.token()));
     assert_eq!(status, 200);
-    assert_eq!(body["plugins"], serde_json::json!([]));
+    let plugins = body["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1, "{body}");
+    assert_eq!(plugins[0]["name"], "import-manifests");
+    assert_eq!(plugins[0]["status"], "loaded");
+    assert_eq!(plugins[0]["capability"], "import-manifests");
     let (status, body) = http_get(&format!("{}/v1/nothing", daemon.url), Some(&daemon.token()));
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -357,3 +357,48 @@ async fn the_example_renders_every_object_in_apply_order() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_party_plugin_renders_through_the_runtime() {
+    let env = Env::new();
+    env.install(
+        "import-manifests",
+        drover_guests::IMPORT_MANIFESTS,
+        &std::fs::read_to_string(drover_guests::IMPORT_MANIFESTS_MANIFEST).unwrap(),
+    );
+    let registry = env.registry();
+    assert!(registry.scan().await.unwrap().is_empty());
+    let plugin = registry.get("import-manifests").unwrap();
+    let mut req = request("prod", "");
+    req.agent.ca_checksum = Some("ab".repeat(32));
+    let objects = registry
+        .runtime()
+        .render_manifests(&plugin.prepared, &req)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRoleBinding",
+            "Secret",
+            "Deployment",
+            "Service"
+        ]
+    );
+    let secret: serde_json::Value = serde_json::from_str(&objects[3].body).unwrap();
+    assert_eq!(
+        secret["stringData"]["token"], "",
+        "the plugin never sees the token"
+    );
+    let deployment = &objects[4].body;
+    assert!(deployment.contains("DROVER_CA_CHECKSUM"), "{deployment}");
+    assert!(
+        objects
+            .iter()
+            .skip(1)
+            .all(|o| o.namespace.as_deref() != Some(""))
+    );
+}

@@ -234,7 +234,7 @@ fn restart_and_rss() {
     }
     samples.sort();
     println!(
-        "daemon restart, warm compile cache → ready with the example loaded, 5 runs: median {}  max {}  (budget ≤ 300 ms)",
+        "daemon restart, warm compile cache → ready with the first-party plugins and the example loaded, 5 runs: median {}  max {}  (budget ≤ 300 ms)",
         ms(percentile(&samples, 0.5)),
         ms(*samples.last().unwrap())
     );
@@ -249,7 +249,7 @@ fn restart_and_rss() {
         .and_then(|kb| kb.parse::<u64>().ok())
         .unwrap();
     println!(
-        "daemon RSS, idle 2 s, example loaded: {:.1} MiB  (budget ≤ 48 MiB)",
+        "daemon RSS, idle 2 s, first-party plugins and the example loaded: {:.1} MiB  (budget ≤ 48 MiB)",
         rss as f64 / 1024.0
     );
     stop(s);

@@ -1,5 +1,6 @@
-//! Builds the example plugin and the test guests for `wasm32-wasip2` with the
-//! workspace's `plugin` profile, copies the components into `OUT_DIR`, and
+//! Builds the first-party plugins, the example plugin and the test guests for
+//! `wasm32-wasip2` with the workspace's `plugin` profile, copies the
+//! components into `OUT_DIR`, and
 //! writes `OUT_DIR/guests.rs` with their absolute paths.
 //!
 //! The guests are built by a nested cargo (the one running this script, from
@@ -20,6 +21,11 @@ const PROFILE: &str = "plugin";
 /// Packages built in the first nested build, with the name of their artifact
 /// and the name it gets in `OUT_DIR`.
 const GUESTS: &[(&str, &str, &str)] = &[
+    (
+        "import-manifests",
+        "import_manifests.wasm",
+        "import-manifests.wasm",
+    ),
     (
         "example-import",
         "example_import.wasm",
@@ -50,6 +56,7 @@ const WATCHED: &[&str] = &[
     "../../wit",
     "../../sdk",
     "../../examples/example-import",
+    "../../plugins",
     "adversary",
     "no-world",
     "future-wit",
@@ -105,6 +112,11 @@ fn main() {
     );
 
     let constants = [
+        ("IMPORT_MANIFESTS", out_dir.join("import-manifests.wasm")),
+        (
+            "IMPORT_MANIFESTS_MANIFEST",
+            workspace_root.join("plugins/import-manifests/import-manifests.toml"),
+        ),
         ("EXAMPLE_IMPORT", out_dir.join("example-import.wasm")),
         ("ADVERSARY_V1", out_dir.join("adversary-v1.wasm")),
         ("ADVERSARY_V2", out_dir.join("adversary-v2.wasm")),

@@ -1,44 +1,27 @@
-//! `example-import`: a complete `import-manifests` plugin for Drover.
+//! `example-import`: a small but complete third-party `import-manifests`
+//! plugin, written against `drover-sdk` alone.
 //!
-//! Given a [`RenderRequest`], it renders, in the order they must be applied:
-//!
-//! 1. the agent's `Namespace` (`drover-system` unless the request names one),
-//! 2. the `drover-agent` `ServiceAccount`,
-//! 3. RBAC: a `ClusterRoleBinding` to the built-in `cluster-admin`, or a
-//!    `ClusterRole` with exactly the requested rules plus its binding,
-//! 4. the credentials `Secret` (its `token` key left empty: the daemon fills
-//!    it in; the plugin never sees the token),
-//! 5. the `drover-agent` `Deployment`,
-//! 6. the `drover-agent` `Service`.
-//!
-//! It depends on nothing but `drover-sdk`. See `examples/README.md` for how to
-//! build, check and install it.
+//! It renders, in apply order, the objects a cluster owner applies to import
+//! a cluster: a Namespace, the agent's ServiceAccount, its RBAC, the
+//! credentials Secret (whose `token` the daemon fills in — a plugin never
+//! sees it), the agent Deployment and a Service. Drover's own, fuller
+//! version is `plugins/import-manifests`. `examples/README.md` walks through
+//! building, checking and installing it.
 
-use drover_sdk::import_manifests::exports::drover::plugin::manifests::{
-    self, AgentSettings, Manifest, PolicyRule, PullPolicy, Rbac, RenderRequest, TlsMode, Toleration,
-};
-use drover_sdk::import_manifests::exports::drover::plugin::plugin_info;
-use drover_sdk::serde_json::{Map, Value, json};
+use drover_sdk::import_manifests::manifests::{self, Manifest, Rbac, RenderRequest, TlsMode};
+use drover_sdk::import_manifests::plugin_info;
+use drover_sdk::serde_json::{Value, json};
 use drover_sdk::{Error, PluginInfo, log, state};
 
-/// Namespace used when the request leaves it empty.
-const DEFAULT_NAMESPACE: &str = "drover-system";
-/// Name of the agent's ServiceAccount, RBAC objects, Deployment and Service.
 const AGENT: &str = "drover-agent";
-/// Port the agent serves on, in the container and on the Service.
-const AGENT_PORT: u16 = 8443;
-/// Name of that container port; the Service targets it by name.
-const AGENT_PORT_NAME: &str = "https";
-const RBAC_API_GROUP: &str = "rbac.authorization.k8s.io";
 
-/// The plugin. `pub` so that native builds, which leave out the component
-/// exports, still count its trait implementations as used.
+/// `pub`: native builds (tests, clippy) leave out the export below, and the
+/// type must not look unused there.
 pub struct ExampleImport;
 
 impl plugin_info::Guest for ExampleImport {
     fn info() -> PluginInfo {
-        // name, version and description from Cargo.toml; example-import.toml
-        // must say the same.
+        // From Cargo.toml; example-import.toml must say the same.
         drover_sdk::plugin_info!()
     }
 }
@@ -46,588 +29,145 @@ impl plugin_info::Guest for ExampleImport {
 impl manifests::Guest for ExampleImport {
     fn render(request: RenderRequest) -> Result<Vec<Manifest>, Error> {
         let objects = render_objects(&request)?;
-        let manifests: Vec<Manifest> = objects.into_iter().map(to_manifest).collect();
-
-        count_render(&request.cluster_id);
+        // Private state survives between calls; every call is a fresh instance.
+        let key = format!("renders/{}", request.cluster_id);
+        let renders: u64 = state::get(&key)?.unwrap_or(0);
+        state::set(&key, &(renders + 1))?;
         log::info(
             "rendered import manifests",
             &[
                 ("cluster", &request.cluster_id),
-                ("objects", &manifests.len().to_string()),
+                ("objects", &objects.len().to_string()),
             ],
         );
-        Ok(manifests)
+        Ok(objects.into_iter().map(to_manifest).collect())
     }
 }
 
-// Export only when building the component. On native targets (unit tests,
-// `cargo build --workspace`) the export names, such as
-// `drover:plugin/manifests@0.1.0#render`, break the linker's version script
-// (rust-lang/rust#141310), so native builds leave them out.
+// Only wasm builds export: on native targets the export names upset the linker.
 #[cfg(target_arch = "wasm32")]
 drover_sdk::import_manifests::export!(ExampleImport);
 
-/// Bump the per-cluster render counter in the plugin's private state.
-///
-/// The counter is bookkeeping, not part of the answer: when the store refuses
-/// (a quota, say) the render still succeeds and the failure is logged.
-fn count_render(cluster_id: &str) {
-    let key = format!("renders/{cluster_id}");
-    let result =
-        state::get::<u64>(&key).and_then(|renders| state::set(&key, &(renders.unwrap_or(0) + 1)));
-    if let Err(e) = result {
-        log::warn(
-            "could not update the render counter",
-            &[("cluster", cluster_id), ("error", &format!("{e:?}"))],
-        );
+fn render_objects(r: &RenderRequest) -> Result<Vec<Value>, Error> {
+    let ns = if r.namespace.is_empty() {
+        "drover-system"
+    } else {
+        r.namespace.as_str()
+    };
+    if !is_dns_label(ns) {
+        return Err(Error::InvalidInput(format!(
+            "namespace {ns:?} is not a valid Kubernetes namespace name: use lowercase letters, \
+             digits and '-'"
+        )));
     }
-}
-
-/// The Kubernetes objects for `request`, in apply order. Pure: no host calls.
-fn render_objects(request: &RenderRequest) -> Result<Vec<Value>, Error> {
-    validate(request)?;
-    let namespace = namespace_of(request);
-    let labels = json!({
-        "app.kubernetes.io/name": AGENT,
-        "drover.dev/cluster-id": request.cluster_id,
-    });
-    let metadata = |name: &str, namespaced: bool| {
-        let mut metadata = json!({ "name": name, "labels": labels });
+    for (field, value) in [
+        ("cluster-id", &r.cluster_id),
+        ("credentials.server-url", &r.credentials.server_url),
+        ("credentials.secret-name", &r.credentials.secret_name),
+        ("agent.image", &r.agent.image),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Error::InvalidInput(format!("{field} is empty")));
+        }
+    }
+    let labels = json!({ "app.kubernetes.io/name": AGENT, "drover.dev/cluster-id": r.cluster_id });
+    let meta = |name: &str, namespaced: bool| {
+        let mut m = json!({ "name": name, "labels": labels });
         if namespaced {
-            metadata["namespace"] = json!(namespace);
+            m["namespace"] = json!(ns);
         }
-        metadata
+        m
     };
-
     let mut objects = vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": metadata(namespace, false),
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": metadata(AGENT, true),
-        }),
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, false) }),
+        json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(AGENT, true) }),
     ];
-
-    let role = match &request.rbac {
-        Rbac::ClusterAdmin => "cluster-admin",
+    let role = match &r.rbac {
+        Rbac::ClusterAdmin => "cluster-admin".to_string(),
         Rbac::Rules(rules) => {
+            let rules: Vec<Value> = rules
+                .iter()
+                .map(|p| json!({ "apiGroups": p.api_groups, "resources": p.resources, "verbs": p.verbs }))
+                .collect();
             objects.push(json!({
-                "apiVersion": format!("{RBAC_API_GROUP}/v1"),
-                "kind": "ClusterRole",
-                "metadata": metadata(AGENT, false),
-                "rules": rules.iter().map(policy_rule).collect::<Vec<_>>(),
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": meta(AGENT, false), "rules": rules,
             }));
-            AGENT
+            AGENT.to_string()
         }
     };
     objects.push(json!({
-        "apiVersion": format!("{RBAC_API_GROUP}/v1"),
-        "kind": "ClusterRoleBinding",
-        "metadata": metadata(AGENT, false),
-        "roleRef": { "apiGroup": RBAC_API_GROUP, "kind": "ClusterRole", "name": role },
-        "subjects": [{ "kind": "ServiceAccount", "name": AGENT, "namespace": namespace }],
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": meta(AGENT, false),
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+        "subjects": [{ "kind": "ServiceAccount", "name": AGENT, "namespace": ns }],
     }));
-
     objects.push(json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata(&request.credentials.secret_name, true),
-        "type": "Opaque",
-        "stringData": {
-            "url": request.credentials.server_url,
-            // Filled in by the daemon when it serves the manifests.
-            "token": "",
-            "namespace": namespace,
-        },
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": meta(&r.credentials.secret_name, true),
+        "stringData": { "url": r.credentials.server_url, "token": "", "namespace": ns },
     }));
-
-    let mut deployment_metadata = metadata(AGENT, true);
-    if !request.cluster_name.is_empty() {
-        deployment_metadata["annotations"] =
-            json!({ "drover.dev/cluster-name": request.cluster_name });
+    let tls_mode = match r.agent.tls_mode {
+        TlsMode::Strict => "strict",
+        TlsMode::SystemStore => "system-store",
+        TlsMode::Insecure => "insecure",
+    };
+    let mut env = vec![
+        json!({ "name": "DROVER_SERVER", "value": r.credentials.server_url }),
+        json!({ "name": "DROVER_CLUSTER_ID", "value": r.cluster_id }),
+        json!({ "name": "DROVER_TLS_MODE", "value": tls_mode }),
+        json!({ "name": "DROVER_TOKEN", "valueFrom": { "secretKeyRef": {
+            "name": r.credentials.secret_name, "key": "token" } } }),
+    ];
+    if let Some(sum) = &r.agent.ca_checksum {
+        env.push(json!({ "name": "DROVER_CA_CHECKSUM", "value": sum }));
     }
     objects.push(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": deployment_metadata,
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(AGENT, true),
         "spec": {
             "replicas": 1,
             "selector": { "matchLabels": { "app.kubernetes.io/name": AGENT } },
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": { "maxUnavailable": 0, "maxSurge": 1 },
-            },
+            "strategy": { "type": "RollingUpdate",
+                          "rollingUpdate": { "maxUnavailable": 0, "maxSurge": 1 } },
             "template": {
                 "metadata": { "labels": labels },
-                "spec": pod_spec(request),
+                "spec": {
+                    "serviceAccountName": AGENT,
+                    "containers": [{
+                        "name": "agent", "image": r.agent.image, "args": ["agent"], "env": env,
+                        "ports": [{ "name": "https", "containerPort": 8443 }],
+                    }],
+                },
             },
         },
     }));
-
     objects.push(json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(AGENT, true),
+        "apiVersion": "v1", "kind": "Service", "metadata": meta(AGENT, true),
         "spec": {
-            "type": "ClusterIP",
             "selector": { "app.kubernetes.io/name": AGENT },
-            "ports": [{
-                "name": AGENT_PORT_NAME,
-                "port": AGENT_PORT,
-                "targetPort": AGENT_PORT_NAME,
-                "protocol": "TCP",
-            }],
+            "ports": [{ "name": "https", "port": 8443, "targetPort": "https" }],
         },
     }));
     Ok(objects)
 }
 
-/// The agent pod's spec.
-fn pod_spec(request: &RenderRequest) -> Value {
-    let agent = &request.agent;
-    let mut container = json!({
-        "name": AGENT,
-        "image": agent.image,
-        "imagePullPolicy": match agent.pull_policy {
-            PullPolicy::Always => "Always",
-            PullPolicy::IfNotPresent => "IfNotPresent",
-            PullPolicy::Never => "Never",
-        },
-        "env": agent_env(request),
-        "ports": [{
-            "name": AGENT_PORT_NAME,
-            "containerPort": AGENT_PORT,
-            "protocol": "TCP",
-        }],
-    });
-    if let Some(resources) = resources(agent) {
-        container["resources"] = resources;
-    }
-
-    let mut spec = json!({
-        "serviceAccountName": AGENT,
-        "containers": [container],
-    });
-    if !agent.image_pull_secrets.is_empty() {
-        spec["imagePullSecrets"] = agent
-            .image_pull_secrets
-            .iter()
-            .map(|name| json!({ "name": name }))
-            .collect();
-    }
-    if !agent.tolerations.is_empty() {
-        spec["tolerations"] = agent.tolerations.iter().map(toleration).collect();
-    }
-    if let Some(class) = given(&agent.priority_class) {
-        spec["priorityClassName"] = json!(class);
-    }
-    spec
-}
-
-/// The agent container's environment.
-fn agent_env(request: &RenderRequest) -> Vec<Value> {
-    let agent = &request.agent;
-    let var = |name: &str, value: &str| json!({ "name": name, "value": value });
-    let mut env = vec![var("DROVER_SERVER", &request.credentials.server_url)];
-    if let Some(checksum) = given(&agent.ca_checksum) {
-        env.push(var("DROVER_CA_CHECKSUM", checksum));
-    }
-    env.push(var("DROVER_CLUSTER_ID", &request.cluster_id));
-    env.push(var(
-        "DROVER_TLS_MODE",
-        match agent.tls_mode {
-            TlsMode::Strict => "strict",
-            TlsMode::SystemStore => "system-store",
-            TlsMode::Insecure => "insecure",
-        },
-    ));
-    env.push(json!({
-        "name": "DROVER_TOKEN",
-        "valueFrom": {
-            "secretKeyRef": { "name": request.credentials.secret_name, "key": "token" },
-        },
-    }));
-    for (name, value) in [
-        ("HTTP_PROXY", &agent.proxy.http_proxy),
-        ("HTTPS_PROXY", &agent.proxy.https_proxy),
-        ("NO_PROXY", &agent.proxy.no_proxy),
-    ] {
-        if let Some(value) = given(value) {
-            env.push(var(name, value));
-        }
-    }
-    env
-}
-
-/// Container resources, or None when the request sets none.
-fn resources(agent: &AgentSettings) -> Option<Value> {
-    let r = agent.resources.as_ref()?;
-    let pair = |cpu: &Option<String>, memory: &Option<String>| {
-        let mut quantities = Map::new();
-        if let Some(cpu) = given(cpu) {
-            quantities.insert("cpu".into(), json!(cpu));
-        }
-        if let Some(memory) = given(memory) {
-            quantities.insert("memory".into(), json!(memory));
-        }
-        quantities
-    };
-    let mut resources = Map::new();
-    let requests = pair(&r.cpu_request, &r.memory_request);
-    if !requests.is_empty() {
-        resources.insert("requests".into(), Value::Object(requests));
-    }
-    let limits = pair(&r.cpu_limit, &r.memory_limit);
-    if !limits.is_empty() {
-        resources.insert("limits".into(), Value::Object(limits));
-    }
-    (!resources.is_empty()).then_some(Value::Object(resources))
-}
-
-fn toleration(t: &Toleration) -> Value {
-    let mut out = Map::new();
-    for (field, value) in [
-        ("key", &t.key),
-        ("operator", &t.operator),
-        ("value", &t.value),
-        ("effect", &t.effect),
-    ] {
-        if let Some(value) = value {
-            out.insert(field.into(), json!(value));
-        }
-    }
-    if let Some(seconds) = t.toleration_seconds {
-        out.insert("tolerationSeconds".into(), json!(seconds));
-    }
-    Value::Object(out)
-}
-
-fn policy_rule(rule: &PolicyRule) -> Value {
-    json!({
-        "apiGroups": rule.api_groups,
-        "resources": rule.resources,
-        "verbs": rule.verbs,
-    })
-}
-
-/// A [`Manifest`] for one rendered object; its identity comes from the object.
 fn to_manifest(object: Value) -> Manifest {
-    let field = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let metadata = &object["metadata"];
     Manifest {
-        api_version: field("/apiVersion").unwrap_or_default().to_string(),
-        kind: field("/kind").unwrap_or_default().to_string(),
-        name: field("/metadata/name").unwrap_or_default().to_string(),
-        namespace: field("/metadata/namespace").map(str::to_string),
+        api_version: object["apiVersion"].as_str().unwrap_or_default().into(),
+        kind: object["kind"].as_str().unwrap_or_default().into(),
+        name: metadata["name"].as_str().unwrap_or_default().into(),
+        namespace: metadata["namespace"].as_str().map(str::to_string),
         body: object.to_string(),
     }
 }
 
-/// An optional string that is set and not empty.
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
-}
-
-fn namespace_of(request: &RenderRequest) -> &str {
-    if request.namespace.is_empty() {
-        DEFAULT_NAMESPACE
-    } else {
-        &request.namespace
-    }
-}
-
-/// Refuse requests that would render objects Kubernetes rejects.
-fn validate(request: &RenderRequest) -> Result<(), Error> {
-    let invalid = |message: String| Err(Error::InvalidInput(message));
-    if request.cluster_id.is_empty() {
-        return invalid(
-            "cluster-id is empty: pass the Drover id of the cluster being imported".into(),
-        );
-    }
-    if request.credentials.server_url.is_empty() {
-        return invalid(
-            "credentials.server-url is empty: pass the URL the agent dials to reach the \
-             Drover server, e.g. https://drover.example.com:7600"
-                .into(),
-        );
-    }
-    if request.credentials.secret_name.is_empty() {
-        return invalid(
-            "credentials.secret-name is empty: pass the name for the agent's credentials Secret"
-                .into(),
-        );
-    }
-    if !is_dns1123_subdomain(&request.credentials.secret_name) {
-        return invalid(format!(
-            "credentials.secret-name {:?} is not a valid Secret name: use at most 253 lowercase \
-             letters, digits, '-' and '.', starting and ending with a letter or digit",
-            request.credentials.secret_name
-        ));
-    }
-    if request.agent.image.is_empty() {
-        return invalid(
-            "agent.image is empty: pass the agent's image reference, e.g. \
-             ghcr.io/example/drover-agent:0.1.0"
-                .into(),
-        );
-    }
-    if !request.namespace.is_empty() && !is_dns1123_label(&request.namespace) {
-        return invalid(format!(
-            "namespace {:?} is not a valid Kubernetes namespace name: use at most 63 lowercase \
-             letters, digits and '-', starting and ending with a letter or digit, or leave it \
-             empty for {DEFAULT_NAMESPACE}",
-            request.namespace
-        ));
-    }
-    if let Rbac::Rules(rules) = &request.rbac {
-        for (i, rule) in rules.iter().enumerate() {
-            if rule.verbs.is_empty() || rule.resources.is_empty() {
-                return invalid(format!(
-                    "rbac rule {i} has no {}: every rule needs at least one resource and one \
-                     verb, e.g. resources [\"pods\"] and verbs [\"get\", \"list\"]",
-                    if rule.verbs.is_empty() {
-                        "verbs"
-                    } else {
-                        "resources"
-                    }
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A DNS-1123 label: 1–63 of `[a-z0-9-]`, starting and ending alphanumeric.
-fn is_dns1123_label(s: &str) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let bytes = s.as_bytes();
-    matches!((bytes.first(), bytes.last()), (Some(&a), Some(&z)) if alnum(a) && alnum(z))
-        && bytes.len() <= 63
-        && bytes.iter().all(|&b| alnum(b) || b == b'-')
-}
-
-/// A DNS-1123 subdomain: at most 253 characters of dot-separated labels.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use drover_sdk::import_manifests::exports::drover::plugin::manifests::{
-        Credentials, Proxy, Resources,
-    };
-
-    fn request() -> RenderRequest {
-        RenderRequest {
-            cluster_id: "c-123".into(),
-            cluster_name: "Prod EU".into(),
-            namespace: String::new(),
-            rbac: Rbac::ClusterAdmin,
-            credentials: Credentials {
-                server_url: "https://drover.example.com:7600".into(),
-                secret_name: "drover-credentials-ab12cd".into(),
-            },
-            agent: AgentSettings {
-                image: "ghcr.io/example/drover-agent:0.1.0".into(),
-                pull_policy: PullPolicy::IfNotPresent,
-                ca_checksum: None,
-                tls_mode: TlsMode::SystemStore,
-                proxy: Proxy {
-                    http_proxy: None,
-                    https_proxy: None,
-                    no_proxy: None,
-                },
-                image_pull_secrets: Vec::new(),
-                resources: None,
-                tolerations: Vec::new(),
-                priority_class: None,
-            },
-        }
-    }
-
-    fn kinds(objects: &[Value]) -> Vec<&str> {
-        objects
-            .iter()
-            .map(|o| o["kind"].as_str().unwrap())
-            .collect()
-    }
-
-    fn env(deployment: &Value) -> Vec<(String, Value)> {
-        deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn renders_the_minimal_request_in_apply_order() {
-        let objects = render_objects(&request()).unwrap();
-        assert_eq!(
-            kinds(&objects),
-            [
-                "Namespace",
-                "ServiceAccount",
-                "ClusterRoleBinding",
-                "Secret",
-                "Deployment",
-                "Service"
-            ]
-        );
-        assert_eq!(objects[0]["metadata"]["name"], DEFAULT_NAMESPACE);
-        assert_eq!(objects[2]["roleRef"]["name"], "cluster-admin");
-        assert_eq!(objects[3]["stringData"]["token"], "");
-        assert_eq!(objects[3]["metadata"]["namespace"], DEFAULT_NAMESPACE);
-
-        let deployment = &objects[4];
-        let names: Vec<String> = env(deployment).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(
-            names,
-            [
-                "DROVER_SERVER",
-                "DROVER_CLUSTER_ID",
-                "DROVER_TLS_MODE",
-                "DROVER_TOKEN"
-            ]
-        );
-        let pod = &deployment["spec"]["template"]["spec"];
-        assert!(pod.get("imagePullSecrets").is_none());
-        assert!(pod.get("tolerations").is_none());
-        assert!(pod.get("priorityClassName").is_none());
-        assert!(pod["containers"][0].get("resources").is_none());
-        assert_eq!(
-            objects[5]["spec"]["ports"][0]["targetPort"],
-            AGENT_PORT_NAME
-        );
-
-        let manifests: Vec<Manifest> = objects.into_iter().map(to_manifest).collect();
-        assert_eq!(manifests[0].namespace, None);
-        assert_eq!(manifests[4].api_version, "apps/v1");
-        assert_eq!(manifests[4].namespace.as_deref(), Some(DEFAULT_NAMESPACE));
-    }
-
-    #[test]
-    fn renders_every_optional_setting() {
-        let mut r = request();
-        r.namespace = "agents".into();
-        r.rbac = Rbac::Rules(vec![PolicyRule {
-            api_groups: vec![String::new()],
-            resources: vec!["pods".into()],
-            verbs: vec!["get".into()],
-        }]);
-        r.agent.ca_checksum = Some("ab".repeat(32));
-        r.agent.tls_mode = TlsMode::Strict;
-        r.agent.proxy.https_proxy = Some("http://proxy:3128".into());
-        r.agent.image_pull_secrets = vec!["regcred".into()];
-        r.agent.resources = Some(Resources {
-            cpu_request: Some("100m".into()),
-            memory_request: None,
-            cpu_limit: None,
-            memory_limit: Some("128Mi".into()),
-        });
-        r.agent.tolerations = vec![Toleration {
-            key: Some("dedicated".into()),
-            operator: Some("Exists".into()),
-            value: None,
-            effect: Some("NoSchedule".into()),
-            toleration_seconds: Some(30),
-        }];
-        r.agent.priority_class = Some("system-cluster-critical".into());
-
-        let objects = render_objects(&r).unwrap();
-        assert_eq!(
-            kinds(&objects),
-            [
-                "Namespace",
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Secret",
-                "Deployment",
-                "Service"
-            ]
-        );
-        assert_eq!(objects[2]["rules"][0]["resources"], json!(["pods"]));
-        assert_eq!(objects[3]["roleRef"]["name"], AGENT);
-        assert_eq!(objects[3]["subjects"][0]["namespace"], "agents");
-
-        let deployment = &objects[5];
-        let env = env(deployment);
-        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "DROVER_SERVER",
-                "DROVER_CA_CHECKSUM",
-                "DROVER_CLUSTER_ID",
-                "DROVER_TLS_MODE",
-                "DROVER_TOKEN",
-                "HTTPS_PROXY"
-            ]
-        );
-        assert_eq!(env[3].1["value"], "strict");
-        let pod = &deployment["spec"]["template"]["spec"];
-        assert_eq!(pod["imagePullSecrets"], json!([{ "name": "regcred" }]));
-        assert_eq!(pod["tolerations"][0]["tolerationSeconds"], 30);
-        assert!(pod["tolerations"][0].get("value").is_none());
-        assert_eq!(pod["priorityClassName"], "system-cluster-critical");
-        assert_eq!(
-            pod["containers"][0]["resources"],
-            json!({ "requests": { "cpu": "100m" }, "limits": { "memory": "128Mi" } })
-        );
-    }
-
-    #[test]
-    fn refuses_invalid_requests_saying_what_is_wrong() {
-        type Breakage = fn(&mut RenderRequest);
-        let cases: [(Breakage, &str); 7] = [
-            (|r| r.cluster_id.clear(), "cluster-id is empty"),
-            (|r| r.credentials.server_url.clear(), "server-url is empty"),
-            (
-                |r| r.credentials.secret_name.clear(),
-                "secret-name is empty",
-            ),
-            (
-                |r| r.credentials.secret_name = "Bad_Name".into(),
-                "Secret name",
-            ),
-            (|r| r.agent.image.clear(), "agent.image is empty"),
-            (|r| r.namespace = "Not.A-Label".into(), "namespace name"),
-            (
-                |r| {
-                    r.rbac = Rbac::Rules(vec![PolicyRule {
-                        api_groups: Vec::new(),
-                        resources: vec!["pods".into()],
-                        verbs: Vec::new(),
-                    }])
-                },
-                "no verbs",
-            ),
-        ];
-        for (break_it, expected) in cases {
-            let mut r = request();
-            break_it(&mut r);
-            match render_objects(&r) {
-                Err(Error::InvalidInput(message)) => {
-                    assert!(message.contains(expected), "{message}")
-                }
-                other => panic!("expected invalid-input with {expected:?}, got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn dns1123_labels() {
-        for ok in ["a", "drover-system", "x1", &"a".repeat(63)] {
-            assert!(is_dns1123_label(ok), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "A", "a.b", "a_b", &"a".repeat(64)] {
-            assert!(!is_dns1123_label(bad), "{bad}");
-        }
-    }
+/// A DNS-1123 label: what Kubernetes accepts as a namespace name.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }

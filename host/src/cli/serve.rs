@@ -50,7 +50,14 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    let first_start = !config.data_dir.join(DATABASE_FILE).exists();
     let db = Store::open(&config.data_dir.join(DATABASE_FILE))?;
+    if first_start {
+        let installed = crate::plugins::bundled::install(&config.plugin_dir)?;
+        if !installed.is_empty() {
+            tracing::info!(plugins = ?installed, "first start: installed the first-party plugins");
+        }
+    }
     let token_path = config.data_dir.join(ADMIN_TOKEN_FILE);
     let admin_token = admin_token(&token_path)?;
     api::auth::register_admin_token(&db, &admin_token)?;

@@ -17,6 +17,14 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+/// The first-party plugin `plugins/import-manifests`: plugin
+/// `import-manifests` 0.1.0, world `import-manifests`; the daemon bundles it.
+pub const IMPORT_MANIFESTS: &str = generated::IMPORT_MANIFESTS;
+
+/// Its manifest, `plugins/import-manifests/import-manifests.toml` in the
+/// source tree.
+pub const IMPORT_MANIFESTS_MANIFEST: &str = generated::IMPORT_MANIFESTS_MANIFEST;
+
 /// The example plugin, `examples/example-import`: plugin `example-import`
 /// 0.1.0, world `import-manifests`. Its manifest is [`EXAMPLE_IMPORT_MANIFEST`].
 pub const EXAMPLE_IMPORT: &str = generated::EXAMPLE_IMPORT;
