@@ -237,3 +237,46 @@ fn plugin_check_works_offline_and_explains_refusals() {
     assert_eq!(v["ok"], false);
     assert!(v["error"].as_str().unwrap().contains("0.9.0"));
 }
+
+#[test]
+fn without_address_space_for_the_pool_the_daemon_falls_back_and_serves() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("serve.log");
+    // 16 GB of address space: too little for the pooling allocator's
+    // reservation, plenty for on-demand instances.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -v 16000000; exec {DROVER} serve --listen 127.0.0.1:0 2>{}",
+                log.display()
+            ),
+        ])
+        .env_clear()
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("drover listening on "), "{first}");
+    let out = Command::new(DROVER)
+        .args(["plugin", "ls", "-o", "json"])
+        .env_clear()
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let plugins: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plugins[0]["status"], "loaded", "{plugins}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("falling back to on-demand allocation"),
+        "{log}"
+    );
+}
