@@ -14,8 +14,15 @@ use zeroize::Zeroizing;
 #[derive(Subcommand)]
 pub enum CredentialCommand {
     /// Store a credential (the secret from --secret-stdin, --secret-file or --secret-env).
+    #[command(after_help = "Examples:\n  \
+        AZURE_CLIENT_SECRET=… drover credential add prod --kind azure-client-secret \\\n      \
+        --tenant-id TENANT --client-id APP-ID --subscription SUB --secret-env AZURE_CLIENT_SECRET\n  \
+        drover credential add lab --kind kubeconfig --secret-file ~/.kube/config\n  \
+        drover credential add nodes --kind ssh-key --user ops --secret-file ~/.ssh/id_ed25519")]
     Add {
+        /// The name plugins and commands refer to it by.
         name: String,
+        /// What it holds.
         #[arg(long, value_enum)]
         kind: KindArg,
         /// azure-client-secret: Entra tenant id.
