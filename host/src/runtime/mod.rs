@@ -288,7 +288,7 @@ impl Runtime {
             create_private_dir(dir)?;
         }
         let fingerprint = engine_fingerprint(&engine);
-        let ticker = EpochTicker::start(engine.clone());
+        let ticker = EpochTicker::start(engine.clone())?;
         Ok(Runtime {
             engine,
             linker,
@@ -785,7 +785,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> EpochTicker {
+    fn start(engine: Engine) -> Result<EpochTicker> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::Builder::new()
@@ -796,8 +796,8 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .expect("spawn the epoch ticker thread");
-        EpochTicker { stop }
+            .context("cannot start the epoch ticker thread")?;
+        Ok(EpochTicker { stop })
     }
 }
 
