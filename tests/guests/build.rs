@@ -176,21 +176,19 @@ fn check_wasm_target_installed() {
 /// `OUT_DIR` = `<target>[/<triple>]/<profile>/build/<pkg>-<hash>/out`; or
 /// `OUT_DIR/wasm-target` when `OUT_DIR` has another shape.
 fn nested_target_dir(out_dir: &Path) -> PathBuf {
-    let is_target_dir = |dir: &Path| dir.join("CACHEDIR.TAG").is_file();
+    // Cargo does not always tag `<target>` with CACHEDIR.TAG: go by the shape.
     let target_dir = (|| {
         if !out_dir.ends_with("out") || !out_dir.ancestors().nth(2)?.ends_with("build") {
             return None;
         }
         let above_profile = out_dir.ancestors().nth(4)?;
         // With `--target <triple>`, the profile directory sits in a directory
-        // named after the triple (which cargo tags as a cache directory too).
+        // named after the triple.
         let triple = env::var_os("TARGET");
-        if triple.as_deref() == above_profile.file_name()
-            && let Some(dir) = above_profile.parent().filter(|dir| is_target_dir(dir))
-        {
-            return Some(dir);
+        if triple.as_deref() == above_profile.file_name() {
+            return above_profile.parent();
         }
-        Some(above_profile).filter(|dir| is_target_dir(dir))
+        Some(above_profile)
     })();
     match target_dir {
         Some(dir) => dir.join("wasm-guests"),
