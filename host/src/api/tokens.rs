@@ -17,42 +17,17 @@ pub struct TokenCreate {
     pub role: Role,
 }
 
-/// A token as listed: never the token itself.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TokenView {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-}
-
-impl From<TokenRow> for TokenView {
-    fn from(t: TokenRow) -> TokenView {
-        TokenView {
-            id: t.id,
-            name: t.name,
-            role: t.role,
-            created_at: t.created_at,
-            revoked_at: t.revoked_at,
-            last_used_at: t.last_used_at,
-        }
-    }
-}
-
 /// A new token: `token` is shown this once and never again.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TokenCreated {
     #[serde(flatten)]
-    pub view: TokenView,
+    pub view: TokenRow,
     pub token: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
-    pub tokens: Vec<TokenView>,
+    pub tokens: Vec<TokenRow>,
 }
 
 /// Create a token. Admin only.
@@ -92,13 +67,7 @@ pub async fn create(
         .store
         .token_insert(&id, &req.name, req.role.as_str(), &hash_token(&token))
         .map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenCreated {
-            view: row.into(),
-            token,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(TokenCreated { view: row, token })))
 }
 
 /// List tokens (without their values).
@@ -107,28 +76,26 @@ pub async fn create(
 ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.store.tokens().map_err(ApiError::internal)?;
-    Ok(Json(TokenList {
-        tokens: tokens.into_iter().map(TokenView::from).collect(),
-    }))
+    Ok(Json(TokenList { tokens }))
 }
 
 /// Revoke a token by id or name. Admin only.
 #[utoipa::path(post, path = "/v1/tokens/{token}/revoke", tag = "tokens", security(("bearer" = [])),
     params(("token" = String, Path, description = "token id or name")),
     responses(
-        (status = 200, body = TokenView), (status = 401, body = ErrorBody),
+        (status = 200, body = TokenRow), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<Json<TokenView>, ApiError> {
+) -> Result<Json<TokenRow>, ApiError> {
     match state
         .store
         .token_revoke(&token)
         .map_err(ApiError::internal)?
     {
-        Some(row) => Ok(Json(row.into())),
+        Some(row) => Ok(Json(row)),
         None => Err(ApiError::not_found(format!(
             "no token with id or name {token:?}"
         ))),

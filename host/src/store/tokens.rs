@@ -5,11 +5,14 @@ use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A token as stored and listed: never the token itself, only its hash
+/// (which is not part of this row either).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
     pub role: String,
+    /// Unix milliseconds.
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
