@@ -5,8 +5,9 @@ use super::client::Client;
 use super::table;
 use super::token::urlencode;
 use super::{ClientArgs, Output};
+use crate::secrets::credentials::CredentialKind;
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
@@ -24,7 +25,7 @@ pub enum CredentialCommand {
         name: String,
         /// What it holds.
         #[arg(long, value_enum)]
-        kind: KindArg,
+        kind: CredentialKind,
         /// azure-client-secret: Entra tenant id.
         #[arg(long)]
         tenant_id: Option<String>,
@@ -73,25 +74,6 @@ pub enum CredentialCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum KindArg {
-    AzureClientSecret,
-    AzureDefault,
-    Kubeconfig,
-    SshKey,
-}
-
-impl KindArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            KindArg::AzureClientSecret => "azure-client-secret",
-            KindArg::AzureDefault => "azure-default",
-            KindArg::Kubeconfig => "kubeconfig",
-            KindArg::SshKey => "ssh-key",
-        }
-    }
 }
 
 /// Where the secret comes from. Never argv: it would show in `ps` and
@@ -236,7 +218,7 @@ pub async fn run(cmd: CredentialCommand) -> Result<()> {
                 body.insert("subscriptions".into(), json!(subscriptions));
             }
             let value = secret.secret()?;
-            if value.is_none() && !matches!(kind, KindArg::AzureDefault) {
+            if value.is_none() && !matches!(kind, CredentialKind::AzureDefault) {
                 bail!(
                     "a {} credential needs a secret: pass --secret-stdin, --secret-file FILE or \
                      --secret-env VAR (never on the command line)",

@@ -3,8 +3,9 @@
 use super::client::Client;
 use super::table;
 use super::{ClientArgs, Output};
+use crate::api::auth::Role;
 use anyhow::Result;
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
@@ -14,8 +15,8 @@ pub enum TokenCommand {
         /// A name for people and the audit log, e.g. ci-pipeline.
         name: String,
         /// admin may change things; viewer may only read.
-        #[arg(long, value_enum, default_value_t = RoleArg::Viewer)]
-        role: RoleArg,
+        #[arg(long, value_enum, default_value_t = Role::Viewer)]
+        role: Role,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -32,12 +33,6 @@ pub enum TokenCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    Admin,
-    Viewer,
 }
 
 fn rows(tokens: &[Value]) -> Vec<[String; 6]> {
@@ -66,10 +61,7 @@ const HEADERS: [&str; 6] = ["ID", "NAME", "ROLE", "CREATED", "LAST-USED", "STATE
 pub async fn run(cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Create { name, role, client } => {
-            let role = match role {
-                RoleArg::Admin => "admin",
-                RoleArg::Viewer => "viewer",
-            };
+            let role = role.as_str();
             let api = Client::from_args(&client)?;
             let created: Value = api
                 .post("/v1/tokens", &json!({ "name": name, "role": role }))

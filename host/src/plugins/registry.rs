@@ -97,12 +97,7 @@ pub async fn prepare_plugin(
             manifest.name
         );
     }
-    let source_hash = {
-        let mut h = Sha256::new();
-        h.update(&wasm);
-        h.update(manifest_text.as_bytes());
-        hex::encode(h.finalize())
-    };
+    let source_hash = source_hash(&wasm, manifest_text);
     let rt = runtime.clone();
     let compiled = tokio::task::spawn_blocking(move || rt.compile(&wasm))
         .await
@@ -151,6 +146,14 @@ pub async fn prepare_plugin(
         limit_notes,
         source_hash,
     })
+}
+
+/// Identity of a plugin's files: an unchanged pair is not reloaded.
+fn source_hash(wasm: &[u8], manifest_text: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(wasm);
+    h.update(manifest_text.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// Render an error chain on one line for `plugin ls`.
@@ -242,16 +245,13 @@ impl Registry {
                 return Err(e).with_context(|| format!("cannot read {}", manifest_path.display()));
             }
         };
-        if let Some(current) = self.get(name) {
-            let mut h = Sha256::new();
-            h.update(&wasm);
-            h.update(manifest_text.as_bytes());
-            if hex::encode(h.finalize()) == current.source_hash {
-                // The serving version is back (e.g. after a broken copy was
-                // replaced): keep it, and clear the recorded failure.
-                self.record_loaded(&current)?;
-                return Ok(current);
-            }
+        if let Some(current) = self.get(name)
+            && source_hash(&wasm, &manifest_text) == current.source_hash
+        {
+            // The serving version is back (e.g. after a broken copy was
+            // replaced): keep it, and clear the recorded failure.
+            self.record_loaded(&current)?;
+            return Ok(current);
         }
         let plugin = Arc::new(
             prepare_plugin(

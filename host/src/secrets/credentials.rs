@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 /// The kinds of credential Drover stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
     /// An Entra ID service principal: tenant, client id, client secret.
