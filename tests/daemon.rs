@@ -44,10 +44,15 @@ fn serve_lists_plugins_as_they_come_break_and_go() {
     let (status, body) = http_get(&format!("{}/v1/plugins", daemon.url), Some(&daemon.token()));
     assert_eq!(status, 200);
     let plugins = body["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 1, "{body}");
-    assert_eq!(plugins[0]["name"], "import-manifests");
-    assert_eq!(plugins[0]["status"], "loaded");
-    assert_eq!(plugins[0]["capability"], "import-manifests");
+    assert_eq!(plugins.len(), 2, "{body}");
+    for (name, capability) in [
+        ("aks-discovery", "aks-discovery"),
+        ("import-manifests", "import-manifests"),
+    ] {
+        let p = plugins.iter().find(|p| p["name"] == name).unwrap();
+        assert_eq!(p["status"], "loaded", "{p}");
+        assert_eq!(p["capability"], capability);
+    }
     let (status, body) = http_get(&format!("{}/v1/nothing", daemon.url), Some(&daemon.token()));
     assert_eq!(
         (status, body["error"]["code"].as_str()),

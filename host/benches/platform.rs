@@ -51,6 +51,7 @@ fn registry(root: &Path, pooling: bool) -> Arc<Registry> {
             max_limits: config.max_limits,
             pooling,
             metrics: drover::metrics::Metrics::new(),
+            azure: None,
         },
         store.clone(),
         drover::host_api::link,

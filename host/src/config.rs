@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7600";
@@ -138,12 +139,173 @@ pub struct TlsSettings {
     pub names: Vec<String>,
 }
 
+/// `[import]`: how clusters are imported and when their agents count as gone.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportSection {
+    server_url: Option<String>,
+    agent_image: Option<String>,
+    token_ttl: Option<String>,
+    disconnect_after: Option<String>,
+    plugin: Option<String>,
+}
+
+/// Resolved import settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSettings {
+    /// The URL agents dial. None: the daemon's own URL.
+    pub server_url: Option<String>,
+    /// The agent image the import manifests run, unless a cluster sets its own.
+    pub agent_image: String,
+    /// Default lifetime of a registration token.
+    pub token_ttl: Duration,
+    /// A cluster whose agent has not checked in for this long is Disconnected.
+    pub disconnect_after: Duration,
+    /// The `import-manifests` plugin that renders the YAML.
+    pub plugin: String,
+}
+
+/// The agent image built from this repository's `Dockerfile`, at this version.
+pub const DEFAULT_AGENT_IMAGE: &str =
+    concat!("ghcr.io/drover-dev/drover:", env!("CARGO_PKG_VERSION"));
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        ImportSettings {
+            server_url: None,
+            agent_image: DEFAULT_AGENT_IMAGE.to_string(),
+            token_ttl: Duration::from_secs(24 * 3600),
+            disconnect_after: Duration::from_secs(120),
+            plugin: "import-manifests".to_string(),
+        }
+    }
+}
+
+impl ImportSection {
+    fn resolve(self, server_url_override: Option<String>) -> Result<ImportSettings> {
+        let defaults = ImportSettings::default();
+        let duration = |field: &str, text: Option<String>, default: Duration| -> Result<Duration> {
+            match text {
+                None => Ok(default),
+                Some(t) => {
+                    let d = humantime::parse_duration(&t).with_context(|| {
+                        format!(
+                            "[import] {field} = {t:?} is not a duration such as \"90s\" or \"24h\""
+                        )
+                    })?;
+                    if d < Duration::from_secs(1) {
+                        bail!("[import] {field} = {t:?} is too short: use at least 1s");
+                    }
+                    Ok(d)
+                }
+            }
+        };
+        let server_url = match server_url_override.or(self.server_url) {
+            Some(url) => Some(validate_server_url(&url)?),
+            None => None,
+        };
+        let agent_image = self.agent_image.unwrap_or(defaults.agent_image);
+        if agent_image.trim().is_empty() || agent_image.chars().any(char::is_whitespace) {
+            bail!(
+                "[import] agent_image = {agent_image:?} is not an image reference such as \"registry.example.com/drover:0.1.0\""
+            );
+        }
+        let plugin = self.plugin.unwrap_or(defaults.plugin);
+        validate_plugin_name(&plugin).context("[import] plugin")?;
+        Ok(ImportSettings {
+            plugin,
+            server_url,
+            agent_image,
+            token_ttl: duration("token_ttl", self.token_ttl, defaults.token_ttl)?,
+            disconnect_after: duration(
+                "disconnect_after",
+                self.disconnect_after,
+                defaults.disconnect_after,
+            )?,
+        })
+    }
+}
+
+/// An http(s) URL with a host and nothing after the authority but an optional `/`.
+pub fn validate_server_url(url: &str) -> Result<String> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(authority) if !authority.is_empty() && !authority.contains(['/', '?', '#', ' ']) => {
+            Ok(trimmed.to_string())
+        }
+        _ => bail!(
+            "server URL {url:?} is not a URL such as \"https://drover.example.com:7600\": agents \
+             dial it, so give scheme, host and port only"
+        ),
+    }
+}
+
+/// `[azure]`: how the host reaches Azure.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// PEM file of an extra CA to trust for Entra and ARM.
+    pub ca_file: Option<PathBuf>,
+    /// Concurrent ARM requests per credential (default 8).
+    pub max_concurrency: Option<usize>,
+    /// How long `azure-default` waits for a managed identity (default 5s).
+    pub managed_identity_timeout: Option<String>,
+    /// Clouds beyond AzurePublicCloud, AzureChinaCloud and AzureUSGovernmentCloud.
+    #[serde(default)]
+    pub clouds: BTreeMap<String, CloudConfig>,
+}
+
+/// `[azure.clouds.<name>]`: a cloud's endpoints.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CloudConfig {
+    /// Entra authority, e.g. `https://login.microsoftonline.com`.
+    pub authority_host: String,
+    /// ARM endpoint, e.g. `https://management.azure.com`.
+    pub resource_manager: String,
+    /// Token audience for ARM; the resource manager URL when unset.
+    pub audience: Option<String>,
+}
+
+impl AzureConfig {
+    fn validate(&self) -> Result<()> {
+        for (name, cloud) in &self.clouds {
+            for (field, url) in [
+                ("authority_host", &cloud.authority_host),
+                ("resource_manager", &cloud.resource_manager),
+            ] {
+                if !url.starts_with("https://") {
+                    bail!(
+                        "[azure.clouds.{name}] {field} = {url:?}: Azure endpoints must be https:// URLs"
+                    );
+                }
+            }
+        }
+        if self.max_concurrency == Some(0) {
+            bail!("[azure] max_concurrency must be at least 1");
+        }
+        if let Some(t) = &self.managed_identity_timeout {
+            humantime::parse_duration(t).with_context(|| {
+                format!("[azure] managed_identity_timeout = {t:?} is not a duration such as \"5s\"")
+            })?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    #[serde(default)]
+    azure: AzureConfig,
     listen: Option<String>,
     #[serde(default)]
     tls: TlsSettings,
+    #[serde(default)]
+    import: ImportSection,
     data_dir: Option<PathBuf>,
     plugin_dir: Option<PathBuf>,
     #[serde(default)]
@@ -169,6 +331,8 @@ pub struct Config {
     pub max_limits: Limits,
     pub grants: BTreeMap<String, PluginGrant>,
     pub tls: TlsSettings,
+    pub import: ImportSettings,
+    pub azure: AzureConfig,
     /// The file this came from, named in permission denials.
     pub source: Option<PathBuf>,
 }
@@ -181,6 +345,7 @@ pub struct Overrides {
     pub plugin_dir: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub server_url: Option<String>,
 }
 
 impl Config {
@@ -230,6 +395,8 @@ impl Config {
         if overrides.tls_key.is_some() {
             parsed.tls.key = overrides.tls_key.clone();
         }
+        let import = parsed.import.resolve(overrides.server_url.clone())?;
+        parsed.azure.validate()?;
         let mut grants = BTreeMap::new();
         for (name, section) in parsed.plugins {
             validate_plugin_name(&name).with_context(|| format!("[plugins.{name}]"))?;
@@ -254,6 +421,8 @@ impl Config {
             max_limits,
             grants,
             tls: parsed.tls,
+            import,
+            azure: parsed.azure,
             source: file.map(Path::to_path_buf),
         })
     }

@@ -3,12 +3,17 @@
 //!
 //! Modules are rooms; each depends only on rooms before it in this order:
 //! `config` → `metrics` → `permissions` → `store` → `secrets` → `tls` →
-//! `runtime` → `host_api` → `plugins` → `workflows` → `api` → `cli`.
+//! `azure` → `runtime` → `host_api` → `plugins` → `imports` → `aks` → `workflows` → `api` →
+//! `agent` → `cli`.
 
+pub mod agent;
+pub mod aks;
 pub mod api;
+pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod host_api;
+pub mod imports;
 pub mod metrics;
 pub mod permissions;
 pub mod plugins;

@@ -134,6 +134,9 @@ pub struct ShellAccess<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Access<'a> {
     Azure(AzureAccess<'a>),
+    /// Naming an Azure credential without a request (describing it): only
+    /// the `credentials` dimension applies.
+    AzureCredential(&'a str),
     Kubernetes(KubernetesAccess<'a>),
     Shell(ShellAccess<'a>),
 }
@@ -197,7 +200,7 @@ impl Policy {
 
 fn section_name(access: &Access) -> &'static str {
     match access {
-        Access::Azure(_) => "azure",
+        Access::Azure(_) | Access::AzureCredential(_) => "azure",
         Access::Kubernetes(_) => "kubernetes",
         Access::Shell(_) => "shell",
     }
@@ -219,7 +222,7 @@ fn first_uncovered<'a>(rules: &'a Permissions, access: &Access<'a>) -> Option<Di
             path,
         }) => {
             let r = rules.azure.as_ref();
-            vec![
+            let mut dims = vec![
                 (
                     "credentials",
                     r.map_or(NONE, |r| &r.credentials),
@@ -234,7 +237,22 @@ fn first_uncovered<'a>(rules: &'a Permissions, access: &Access<'a>) -> Option<Di
                 ),
                 ("methods", r.map_or(NONE, |r| &r.methods), method, true),
                 ("paths", r.map_or(NONE, |r| &r.paths), path, true),
-            ]
+            ];
+            // A tenant-level request (listing subscriptions) is under no
+            // subscription: credentials, methods and paths decide it.
+            if subscription.is_empty() {
+                dims.remove(1);
+            }
+            dims
+        }
+        Access::AzureCredential(credential) => {
+            let r = rules.azure.as_ref();
+            vec![(
+                "credentials",
+                r.map_or(NONE, |r| &r.credentials),
+                credential,
+                false,
+            )]
         }
         Access::Kubernetes(KubernetesAccess {
             cluster,

@@ -136,6 +136,10 @@ pub mod import_manifests {
     pub use self::exports::drover::plugin::{manifests, plugin_info};
 }
 
+// The `aks-discovery` world lives in the `drover-sdk-discovery` crate: two
+// worlds with public export macros in one crate would define the shared
+// `plugin-info` export macro twice.
+
 pub use base::drover::plugin::types::{Error, PluginInfo, UpstreamError};
 
 /// `PluginInfo` from the calling crate's `Cargo.toml`: `name`, `version`

@@ -2,7 +2,9 @@
 //! dir, a registry over it, and render requests for the test guests.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod daemon;
+pub mod kube;
 
 use drover::config::{Config, Overrides};
 use drover::plugins::Registry;
@@ -73,6 +75,7 @@ impl Env {
                 max_limits: self.config.max_limits,
                 pooling: true,
                 metrics: drover::metrics::Metrics::new(),
+                azure: None,
             },
             store.clone(),
             drover::host_api::link,

@@ -26,6 +26,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "import_manifests.wasm",
         "import-manifests.wasm",
     ),
+    ("aks-discovery", "aks_discovery.wasm", "aks-discovery.wasm"),
     (
         "example-import",
         "example_import.wasm",
@@ -116,6 +117,11 @@ fn main() {
         (
             "IMPORT_MANIFESTS_MANIFEST",
             workspace_root.join("plugins/import-manifests/import-manifests.toml"),
+        ),
+        ("AKS_DISCOVERY", out_dir.join("aks-discovery.wasm")),
+        (
+            "AKS_DISCOVERY_MANIFEST",
+            workspace_root.join("plugins/aks-discovery/aks-discovery.toml"),
         ),
         ("EXAMPLE_IMPORT", out_dir.join("example-import.wasm")),
         ("ADVERSARY_V1", out_dir.join("adversary-v1.wasm")),

@@ -3,8 +3,10 @@
 //! handlers below. Errors are `{"error":{"code","message"}}` with the
 //! matching status; bodies are capped and requests time out.
 
+mod aks;
 mod audit;
 pub mod auth;
+mod clusters;
 mod credentials;
 pub mod error;
 mod operations;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub operations: Operations,
     pub metrics: Metrics,
     pub tls: Arc<TlsInfo>,
+    pub imports: Arc<crate::imports::Imports>,
+    pub aks: Arc<crate::aks::Aks>,
     /// Set once the initial plugin scan has finished.
     pub ready: Arc<AtomicBool>,
 }
@@ -59,7 +63,7 @@ pub struct AppState {
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, crate::aks::LookupKind))
 )]
 struct ApiDoc;
 
@@ -71,6 +75,17 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "registration-token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A cluster's registration token (what `drover import command` mints)",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
@@ -120,12 +135,26 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operations::cancel))
         .routes(routes!(operations::retry))
         .routes(routes!(audit::list))
+        .routes(routes!(clusters::create, clusters::list))
+        .routes(routes!(clusters::show, clusters::remove))
+        .routes(routes!(clusters::import_command))
+        .routes(routes!(clusters::tokens))
+        .routes(routes!(clusters::revoke))
+        .routes(routes!(aks::discover))
+        .routes(routes!(aks::inventory))
+        .routes(routes!(aks::show))
+        .routes(routes!(aks::check_credential))
+        .routes(routes!(aks::lookup))
         .routes(routes!(ca));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
+        .routes(routes!(clusters::manifests))
+        .routes(routes!(clusters::cacerts))
+        .routes(routes!(clusters::register))
+        .routes(routes!(clusters::heartbeat))
         .merge(v1)
 }
 
@@ -265,6 +294,14 @@ mod tests {
             "/v1/credentials",
             "/v1/audit",
             "/v1/operations",
+            "/v1/clusters",
+            "/v1/clusters/{cluster}/import-command",
+            "/import/{file}",
+            "/agent/v1/register",
+            "/agent/v1/heartbeat",
+            "/v1/aks/discover",
+            "/v1/aks/clusters",
+            "/v1/aks/lookups/{kind}",
         ] {
             assert!(
                 paths.iter().any(|x| x.as_str() == p),

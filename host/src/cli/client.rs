@@ -81,10 +81,8 @@ impl Client {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<()> {
-        self.send::<serde_json::Value>(reqwest::Method::DELETE, path, None)
-            .await
-            .map(|_| ())
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(reqwest::Method::DELETE, path, None).await
     }
 
     async fn send<T: DeserializeOwned>(

@@ -278,7 +278,8 @@ pub async fn run(cmd: CredentialCommand) -> Result<()> {
         }
         CredentialCommand::Rm { name, client } => {
             let api = Client::from_args(&client)?;
-            api.delete(&format!("/v1/credentials/{}", urlencode(&name)))
+            let _: serde_json::Value = api
+                .delete(&format!("/v1/credentials/{}", urlencode(&name)))
                 .await?;
             if client.output == Output::Table {
                 eprintln!("credential {name} removed");

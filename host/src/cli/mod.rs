@@ -1,8 +1,10 @@
 //! The `drover` command line. `serve` runs the daemon; every other command
 //! is a client of its API, except `plugin check`, which works offline.
 
+mod aks;
 mod audit;
 mod client;
+mod cluster;
 mod credential;
 mod op;
 mod plugin;
@@ -49,6 +51,65 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Show how the API is served and the CA checksum agents pin.
     Ca(ClientArgs),
+    /// Discover AKS clusters, read the inventory, check credentials, look up versions and sizes.
+    #[command(subcommand)]
+    Aks(aks::AksCommand),
+    /// Add, list, show and remove clusters imported with an agent.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Print a cluster's import command; list and revoke registration tokens.
+    #[command(subcommand)]
+    Import(cluster::ImportCommand),
+    /// Run the agent inside an imported cluster (what the import manifests' Deployment runs).
+    Agent(AgentArgs),
+}
+
+/// The agent's settings; the import manifests set the environment variables.
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The Drover server's URL.
+    #[arg(long, env = "DROVER_SERVER")]
+    server: String,
+    /// Registration token (from the credentials Secret).
+    #[arg(long, env = "DROVER_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The cluster's Drover id.
+    #[arg(long, env = "DROVER_CLUSTER_ID")]
+    cluster_id: String,
+    /// sha256 of the server's CA certificate (PEM); the agent refuses a server whose CA differs.
+    #[arg(long, env = "DROVER_CA_CHECKSUM")]
+    ca_checksum: Option<String>,
+    /// strict (only the checksummed CA), system-store or insecure. Default:
+    /// strict with a CA checksum, system-store without.
+    #[arg(long, value_enum, env = "DROVER_TLS_MODE")]
+    tls_mode: Option<crate::imports::AgentTlsMode>,
+    /// Read the cluster through this kubeconfig instead of the pod's service account.
+    #[arg(long, env = "DROVER_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Address for /healthz and /readyz.
+    #[arg(long, env = "DROVER_AGENT_LISTEN", default_value = "0.0.0.0:8443")]
+    health_listen: SocketAddr,
+    /// Longest wait between attempts while the server is unreachable.
+    #[arg(long, env = "DROVER_MAX_BACKOFF", default_value = "60s", value_parser = humantime::parse_duration)]
+    max_backoff: std::time::Duration,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "DROVER_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    serve::init_tracing(args.log_format);
+    crate::agent::run(crate::agent::AgentSettings {
+        server: args.server.trim_end_matches('/').to_string(),
+        token: zeroize::Zeroizing::new(args.token),
+        cluster_id: args.cluster_id,
+        ca_checksum: args.ca_checksum.filter(|s| !s.is_empty()),
+        tls_mode: args.tls_mode,
+        kubeconfig: args.kubeconfig,
+        health_listen: Some(args.health_listen),
+        max_backoff: args.max_backoff.max(std::time::Duration::from_secs(1)),
+    })
+    .await
 }
 
 #[derive(Args, Clone)]
@@ -71,6 +132,11 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "DROVER_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// The URL agents in imported clusters dial, when it differs from the
+    /// listen address (a load balancer, a DNS name). Default: [import]
+    /// server_url, else the daemon's own URL.
+    #[arg(long, env = "DROVER_SERVER_URL")]
+    pub server_url: Option<String>,
     /// Operator config (TOML): limits and per-plugin grants.
     #[arg(long, env = "DROVER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -170,6 +236,10 @@ pub fn main() -> ExitCode {
             Command::Token(cmd) => token::run(cmd).await.map(|()| ExitCode::SUCCESS),
             Command::Audit(args) => audit::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Ca(args) => ca(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Aks(cmd) => aks::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Cluster(cmd) => cluster::run_cluster(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Import(cmd) => cluster::run_import(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Agent(args) => agent(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -193,6 +193,7 @@ async fn check_inner(args: &CheckArgs, report: &mut CheckReport) -> Result<()> {
     let db = Store::open(std::path::Path::new(":memory:"))?;
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
+            azure: None,
             cache_dir: None,
             max_limits: config.max_limits,
             pooling: false,

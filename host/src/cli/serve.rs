@@ -40,6 +40,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             plugin_dir: args.plugin_dir.clone(),
             tls_cert: args.tls_cert.clone(),
             tls_key: args.tls_key.clone(),
+            server_url: args.server_url.clone(),
         },
     )?;
     create_private_dir(&config.data_dir)?;
@@ -64,6 +65,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let vault = Arc::new(Vault::open(&config.data_dir)?);
     let tls = tls::prepare(&config)?;
 
+    let credentials = Credentials::new(db.clone(), vault);
+    let azure = Arc::new(crate::azure::Azure::new(
+        credentials.clone(),
+        crate::azure::AzureSettings::from_config(&config.azure)?,
+    )?);
     let metrics = Metrics::new();
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
@@ -71,6 +77,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             max_limits: config.max_limits,
             pooling: true,
             metrics: metrics.clone(),
+            azure: Some(azure.clone()),
         },
         db.clone(),
         crate::host_api::link,
@@ -106,9 +113,19 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     };
     let ca_checksum = tls.ca_checksum();
     let ready = Arc::new(AtomicBool::new(false));
+    let imports = Arc::new(crate::imports::Imports::new(
+        db.clone(),
+        registry.clone(),
+        config.import.clone(),
+        &url,
+        ca_checksum.clone(),
+    ));
+    let _sweeper = imports.spawn_sweeper();
     let app = api::router(AppState {
+        imports: imports.clone(),
+        aks: Arc::new(crate::aks::Aks::new(registry.clone(), db.clone())),
         registry: registry.clone(),
-        credentials: Credentials::new(db.clone(), vault),
+        credentials,
         operations: operations.clone(),
         store: db.clone(),
         metrics,
@@ -159,6 +176,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(sum) = &ca_checksum {
         println!("  ca checksum: {sum} (`drover ca` shows the CA)");
     }
+    println!("  agents dial: {}", imports.server_url());
     println!("  plugins:     {}", config.plugin_dir.display());
     println!("  data:        {}", config.data_dir.display());
     let _ = std::io::stdout().flush();
@@ -184,7 +202,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+pub(super) fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DROVER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));

@@ -3,6 +3,7 @@
 //! per-call [`HostState`]. Every call is checked against the plugin's
 //! effective permissions where the interface reaches outside the plugin.
 
+pub mod azure;
 pub mod log;
 pub mod state;
 
@@ -59,8 +60,38 @@ pub fn audited<T>(
     result
 }
 
+/// Write one finished host call to the audit log (for async calls, where
+/// [`audited`] cannot wrap the work).
+pub fn record_audit<T>(
+    state: &HostState,
+    interface: &str,
+    verb: &str,
+    subject: &str,
+    status: &str,
+    result: &Result<T, WitError>,
+    started: std::time::Instant,
+) {
+    let entry = NewAudit {
+        actor_kind: "plugin",
+        actor: &state.plugin,
+        action: interface,
+        subject,
+        verb,
+        allowed: !matches!(result, Err(WitError::Denied(_))),
+        status,
+        duration_us: started.elapsed().as_micros() as u64,
+    };
+    if let Err(e) = state.db.audit_record(&entry) {
+        tracing::error!(plugin = &*state.plugin, "cannot write the audit log: {e:#}");
+    }
+}
+
 /// Add every host interface to `linker`.
 pub fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     import_manifests::ImportManifests::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::runtime::bindings::aks_discovery::drover::plugin::azure::add_to_linker::<_, HasSelf<_>>(
+        linker,
+        |s| s,
+    )?;
     Ok(())
 }

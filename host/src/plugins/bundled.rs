@@ -45,7 +45,7 @@ mod tests {
     fn installs_once_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let installed = super::install(dir.path()).unwrap();
-        assert_eq!(installed, vec!["import-manifests"]);
+        assert_eq!(installed, vec!["import-manifests", "aks-discovery"]);
         let wasm = dir.path().join("import-manifests.wasm");
         assert!(std::fs::read(&wasm).unwrap().starts_with(b"\0asm"));
         std::fs::write(&wasm, b"operator's own").unwrap();

@@ -12,6 +12,21 @@ pub mod import_manifests {
     });
 }
 
+/// The `aks-discovery` world: imports `azure`, exports `discovery`.
+pub mod aks_discovery {
+    wasmtime::component::bindgen!({
+        world: "aks-discovery",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "drover:plugin/types": super::import_manifests::drover::plugin::types,
+            "drover:plugin/log": super::import_manifests::drover::plugin::log,
+            "drover:plugin/state": super::import_manifests::drover::plugin::state,
+        },
+    });
+}
+
 pub use import_manifests::drover::plugin::types::{Error as WitError, PluginInfo, UpstreamError};
 
 /// An operator-facing rendering of a WIT `error` (the generated `Display`

@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::permissions::Policy;
 use crate::store::Store;
 use anyhow::{Context, Result, anyhow, bail};
+use bindings::aks_discovery::{AksDiscovery, AksDiscoveryPre};
 use bindings::import_manifests::{ImportManifests, ImportManifestsPre};
 use output::{GuestOutput, Stream};
 use sha2::{Digest, Sha256};
@@ -52,15 +53,18 @@ const MAX_CONCURRENT_INSTANCES: u32 = 128;
 pub enum Capability {
     /// World `import-manifests`, export `drover:plugin/manifests`.
     ImportManifests,
+    /// World `aks-discovery`, export `drover:plugin/discovery`.
+    AksDiscovery,
 }
 
 impl Capability {
-    pub const ALL: &[Capability] = &[Capability::ImportManifests];
+    pub const ALL: &[Capability] = &[Capability::ImportManifests, Capability::AksDiscovery];
 
     /// The world's name in `wit/worlds.wit`.
     pub fn world(self) -> &'static str {
         match self {
             Capability::ImportManifests => "import-manifests",
+            Capability::AksDiscovery => "aks-discovery",
         }
     }
 
@@ -68,6 +72,7 @@ impl Capability {
     fn export_interface(self) -> &'static str {
         match self {
             Capability::ImportManifests => "manifests",
+            Capability::AksDiscovery => "discovery",
         }
     }
 }
@@ -109,6 +114,9 @@ pub struct HostState {
     pub plugin: Arc<str>,
     /// The daemon's database (for the `state` interface).
     pub db: Store,
+    /// Azure Resource Manager (for the `azure` interface); None where the
+    /// daemon has no Azure access (offline `plugin check`, some tests).
+    pub azure: Option<Arc<crate::azure::Azure>>,
     /// The plugin's effective permissions.
     pub policy: Arc<Policy>,
     /// `log` records this call may still write.
@@ -230,11 +238,13 @@ pub struct Inspection {
 #[derive(Clone)]
 pub enum WorldPre {
     ImportManifests(ImportManifestsPre<HostState>),
+    AksDiscovery(AksDiscoveryPre<HostState>),
 }
 
 /// A live instance for one call.
 pub enum WorldInstance {
     ImportManifests(ImportManifests),
+    AksDiscovery(AksDiscovery),
 }
 
 /// The future a call body returns: borrows the store and instance.
@@ -260,6 +270,8 @@ pub struct RuntimeOptions {
     pub pooling: bool,
     /// Where call counts, latencies and limit hits are recorded.
     pub metrics: Metrics,
+    /// Azure access for the `azure` host interface.
+    pub azure: Option<Arc<crate::azure::Azure>>,
 }
 
 pub struct Runtime {
@@ -270,6 +282,7 @@ pub struct Runtime {
     fingerprint: String,
     pooling: bool,
     metrics: Metrics,
+    azure: Option<Arc<crate::azure::Azure>>,
     _ticker: EpochTicker,
 }
 
@@ -297,6 +310,7 @@ impl Runtime {
             fingerprint,
             pooling,
             metrics: options.metrics,
+            azure: options.azure,
             _ticker: ticker,
         })
     }
@@ -465,6 +479,10 @@ impl Runtime {
                 ImportManifestsPre::new(instance_pre)
                     .map_err(|e| anyhow!("does not match world import-manifests: {e}"))?,
             ),
+            Capability::AksDiscovery => WorldPre::AksDiscovery(
+                AksDiscoveryPre::new(instance_pre)
+                    .map_err(|e| anyhow!("does not match world aks-discovery: {e}"))?,
+            ),
         };
         Ok(Prepared {
             name: name.into(),
@@ -525,6 +543,7 @@ impl Runtime {
             },
             plugin: name.clone(),
             db: self.db.clone(),
+            azure: self.azure.clone(),
             policy: plugin.policy.clone(),
             log_budget: LOG_RECORDS_PER_CALL,
             log_dropped: 0,
@@ -552,6 +571,10 @@ impl Runtime {
                     .instantiate_async(&mut store)
                     .await
                     .map(WorldInstance::ImportManifests),
+                WorldPre::AksDiscovery(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(WorldInstance::AksDiscovery),
             };
             match instance {
                 Ok(instance) => Ok(f(&mut store, &instance).await),
@@ -612,6 +635,9 @@ impl Runtime {
                     WorldInstance::ImportManifests(i) => {
                         i.drover_plugin_plugin_info().call_info(store).await
                     }
+                    WorldInstance::AksDiscovery(i) => {
+                        i.drover_plugin_plugin_info().call_info(store).await
+                    }
                 }
             })
         })
@@ -637,6 +663,7 @@ impl Runtime {
                                 .call_render(store, &request)
                                 .await
                         }
+                        _ => Err(wrong_world("import-manifests")),
                     }
                 })
             })
@@ -646,6 +673,80 @@ impl Runtime {
             error,
         })
     }
+}
+
+/// Calls into an `aks-discovery` plugin.
+impl Runtime {
+    async fn discovery_call<R: Send + 'static>(
+        &self,
+        plugin: &Prepared,
+        call: impl for<'a> FnOnce(
+            &'a mut wasmtime::Store<HostState>,
+            &'a bindings::aks_discovery::exports::drover::plugin::discovery::Guest,
+        ) -> CallFuture<'a, Result<R, bindings::WitError>>
+        + Send
+        + 'static,
+    ) -> Result<R, CallError> {
+        let result = self
+            .invoke(plugin, move |store, instance| match instance {
+                WorldInstance::AksDiscovery(i) => call(store, i.drover_plugin_discovery()),
+                _ => Box::pin(async { Err(wrong_world("aks-discovery")) }),
+            })
+            .await?;
+        result.map_err(|error| CallError::Plugin {
+            plugin: plugin.name.to_string(),
+            error,
+        })
+    }
+
+    /// Call `discovery.discover`.
+    pub async fn discover(
+        &self,
+        plugin: &Prepared,
+        request: bindings::aks_discovery::exports::drover::plugin::discovery::DiscoverRequest,
+    ) -> Result<
+        bindings::aks_discovery::exports::drover::plugin::discovery::DiscoveryResult,
+        CallError,
+    > {
+        self.discovery_call(plugin, move |store, d| {
+            Box::pin(async move { d.call_discover(store, &request).await })
+        })
+        .await
+    }
+
+    /// Call `discovery.check-credential`.
+    pub async fn check_credential(
+        &self,
+        plugin: &Prepared,
+        credential: String,
+    ) -> Result<
+        bindings::aks_discovery::exports::drover::plugin::discovery::CredentialCheck,
+        CallError,
+    > {
+        self.discovery_call(plugin, move |store, d| {
+            Box::pin(async move { d.call_check_credential(store, &credential).await })
+        })
+        .await
+    }
+
+    /// Call `discovery.lookup`.
+    pub async fn lookup(
+        &self,
+        plugin: &Prepared,
+        request: bindings::aks_discovery::exports::drover::plugin::discovery::LookupRequest,
+    ) -> Result<
+        Vec<bindings::aks_discovery::exports::drover::plugin::discovery::LookupItem>,
+        CallError,
+    > {
+        self.discovery_call(plugin, move |store, d| {
+            Box::pin(async move { d.call_lookup(store, &request).await })
+        })
+        .await
+    }
+}
+
+fn wrong_world(world: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("this plugin does not implement world {world}"))
 }
 
 fn classify_trap(

@@ -103,6 +103,46 @@ const MIGRATIONS: &[&str] = &[
         message TEXT NOT NULL
     );
     CREATE INDEX activities_by_op ON operation_activities (op_id, id);",
+    // 4: clusters and the registration tokens that import them.
+    "CREATE TABLE clusters (
+        id                 TEXT PRIMARY KEY,
+        name               TEXT NOT NULL UNIQUE,
+        kind               TEXT NOT NULL,
+        status             TEXT NOT NULL CHECK (status IN ('pending', 'active', 'disconnected')),
+        created_at         INTEGER NOT NULL,
+        registered_at      INTEGER,
+        last_heartbeat_at  INTEGER,
+        kubernetes_version TEXT,
+        node_count         INTEGER,
+        agent_version      TEXT,
+        import             TEXT NOT NULL
+    );
+    CREATE TABLE import_tokens (
+        id            TEXT PRIMARY KEY,
+        cluster_id    TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+        hash          BLOB NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        revoked_at    INTEGER,
+        registered_at INTEGER,
+        last_used_at  INTEGER
+    );
+    CREATE INDEX import_tokens_by_cluster ON import_tokens (cluster_id, created_at);",
+    // 5: the AKS inventory: clusters discovery found, keyed by ARM id.
+    "CREATE TABLE aks_clusters (
+        key             TEXT PRIMARY KEY,
+        id              TEXT NOT NULL,
+        credential      TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        resource_group  TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        data            TEXT NOT NULL,
+        first_seen      INTEGER NOT NULL,
+        last_seen       INTEGER NOT NULL,
+        missing_since   INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX aks_clusters_by_subscription ON aks_clusters (subscription_id, name);
+    CREATE INDEX aks_clusters_by_name ON aks_clusters (name);",
 ];
 
 /// Per-plugin state quotas (documented in `wit/state.wit`).
@@ -150,12 +190,16 @@ pub struct PluginRow {
     pub loaded_at: Option<i64>,
 }
 
+mod aks;
 mod audit;
+mod clusters;
 mod credentials;
 mod operations;
 mod tokens;
 
+pub use aks::{AksRow, InventoryChange};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use clusters::{ClusterFacts, ClusterRow, ClusterStatus, ImportTokenRow};
 pub use credentials::CredentialRow;
 pub use operations::{Activity, OpListQuery, OpStatus, OperationRow, StepRow};
 pub use tokens::TokenRow;

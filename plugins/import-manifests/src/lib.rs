@@ -25,10 +25,11 @@ use drover_sdk::{Error, PluginInfo, log, state};
 const DEFAULT_NAMESPACE: &str = "drover-system";
 /// Name of the agent's ServiceAccount, RBAC objects, Deployment and Service.
 const AGENT: &str = "drover-agent";
-/// Port the agent serves on, in the container and on the Service.
+/// Port of the agent's `/healthz` and `/readyz` (plain HTTP, inside the
+/// cluster), in the container and on the Service.
 const AGENT_PORT: u16 = 8443;
-/// Name of that container port; the Service targets it by name.
-const AGENT_PORT_NAME: &str = "https";
+/// Name of that container port; the Service and the probes target it by name.
+const AGENT_PORT_NAME: &str = "health";
 const RBAC_API_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The plugin. `pub` so that native builds, which leave out the component
@@ -203,6 +204,15 @@ fn pod_spec(request: &RenderRequest) -> Value {
             "containerPort": AGENT_PORT,
             "protocol": "TCP",
         }],
+        // Alive while the process serves; ready once registered with Drover.
+        "livenessProbe": {
+            "httpGet": { "path": "/healthz", "port": AGENT_PORT_NAME },
+            "periodSeconds": 20,
+        },
+        "readinessProbe": {
+            "httpGet": { "path": "/readyz", "port": AGENT_PORT_NAME },
+            "periodSeconds": 10,
+        },
     });
     if let Some(resources) = resources(agent) {
         container["resources"] = resources;

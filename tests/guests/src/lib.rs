@@ -25,6 +25,13 @@ pub const IMPORT_MANIFESTS: &str = generated::IMPORT_MANIFESTS;
 /// source tree.
 pub const IMPORT_MANIFESTS_MANIFEST: &str = generated::IMPORT_MANIFESTS_MANIFEST;
 
+/// The first-party plugin `plugins/aks-discovery`: plugin `aks-discovery`
+/// 0.1.0, world `aks-discovery`; the daemon bundles it.
+pub const AKS_DISCOVERY: &str = generated::AKS_DISCOVERY;
+
+/// Its manifest, `plugins/aks-discovery/aks-discovery.toml` in the source tree.
+pub const AKS_DISCOVERY_MANIFEST: &str = generated::AKS_DISCOVERY_MANIFEST;
+
 /// The example plugin, `examples/example-import`: plugin `example-import`
 /// 0.1.0, world `import-manifests`. Its manifest is [`EXAMPLE_IMPORT_MANIFEST`].
 pub const EXAMPLE_IMPORT: &str = generated::EXAMPLE_IMPORT;
@@ -59,6 +66,8 @@ mod tests {
     #[test]
     fn every_guest_was_built() {
         for path in [
+            super::IMPORT_MANIFESTS,
+            super::AKS_DISCOVERY,
             super::EXAMPLE_IMPORT,
             super::ADVERSARY_V1,
             super::ADVERSARY_V2,

@@ -1,0 +1,503 @@
+//! AKS discovery for operators: runs the `aks-discovery` plugin, records what
+//! it found in the inventory (first seen, last seen, missing), and serves the
+//! credential check and lookups. A failed discovery changes nothing stored.
+
+use crate::plugins::Registry;
+use crate::runtime::bindings::WitError;
+use crate::runtime::bindings::aks_discovery::exports::drover::plugin::discovery as wit;
+use crate::runtime::{CallError, Capability};
+use crate::store::{AksRow, InventoryChange, Store};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The plugin that serves discovery.
+pub const PLUGIN: &str = "aks-discovery";
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct NodePool {
+    pub name: String,
+    pub mode: Option<String>,
+    pub count: Option<u32>,
+    pub vm_size: Option<String>,
+    pub os_type: Option<String>,
+    pub os_sku: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub autoscaling: bool,
+    pub min_count: Option<u32>,
+    pub max_count: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct NetworkProfile {
+    pub plugin: Option<String>,
+    pub plugin_mode: Option<String>,
+    pub policy: Option<String>,
+    pub pod_cidr: Option<String>,
+    pub service_cidr: Option<String>,
+    pub dns_service_ip: Option<String>,
+    pub outbound_type: Option<String>,
+    pub load_balancer_sku: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct AadProfile {
+    pub managed: bool,
+    pub azure_rbac: bool,
+    pub admin_group_object_ids: Vec<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// One AKS cluster and what the inventory knows of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct AksCluster {
+    /// The ARM resource id.
+    pub id: String,
+    pub name: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub location: String,
+    pub kubernetes_version: Option<String>,
+    /// `Running` or `Stopped`.
+    pub power_state: Option<String>,
+    pub provisioning_state: Option<String>,
+    pub fqdn: Option<String>,
+    pub private_fqdn: Option<String>,
+    pub private_api_server: bool,
+    pub authorized_ip_ranges: Vec<String>,
+    pub aad: Option<AadProfile>,
+    pub local_accounts_disabled: bool,
+    pub network: Option<NetworkProfile>,
+    pub node_pools: Vec<NodePool>,
+    pub node_resource_group: Option<String>,
+    pub identity_type: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The credential that last found it.
+    #[serde(default)]
+    pub credential: String,
+    /// Unix milliseconds.
+    #[serde(default)]
+    pub first_seen: i64,
+    #[serde(default)]
+    pub last_seen: i64,
+    /// Set when a later full discovery of its subscription did not find it.
+    #[serde(default)]
+    pub missing_since: Option<i64>,
+}
+
+impl From<wit::Cluster> for AksCluster {
+    fn from(c: wit::Cluster) -> AksCluster {
+        AksCluster {
+            id: c.id,
+            name: c.name,
+            subscription_id: c.subscription_id,
+            resource_group: c.resource_group,
+            location: c.location,
+            kubernetes_version: c.kubernetes_version,
+            power_state: c.power_state,
+            provisioning_state: c.provisioning_state,
+            fqdn: c.fqdn,
+            private_fqdn: c.private_fqdn,
+            private_api_server: c.private_api_server,
+            authorized_ip_ranges: c.authorized_ip_ranges,
+            aad: c.aad.map(|a| AadProfile {
+                managed: a.managed,
+                azure_rbac: a.azure_rbac,
+                admin_group_object_ids: a.admin_group_object_ids,
+                tenant_id: a.tenant_id,
+            }),
+            local_accounts_disabled: c.local_accounts_disabled,
+            network: c.network.map(|n| NetworkProfile {
+                plugin: n.plugin,
+                plugin_mode: n.plugin_mode,
+                policy: n.policy,
+                pod_cidr: n.pod_cidr,
+                service_cidr: n.service_cidr,
+                dns_service_ip: n.dns_service_ip,
+                outbound_type: n.outbound_type,
+                load_balancer_sku: n.load_balancer_sku,
+            }),
+            node_pools: c
+                .node_pools
+                .into_iter()
+                .map(|p| NodePool {
+                    name: p.name,
+                    mode: p.mode,
+                    count: p.count,
+                    vm_size: p.vm_size,
+                    os_type: p.os_type,
+                    os_sku: p.os_sku,
+                    kubernetes_version: p.kubernetes_version,
+                    autoscaling: p.autoscaling,
+                    min_count: p.min_count,
+                    max_count: p.max_count,
+                })
+                .collect(),
+            node_resource_group: c.node_resource_group,
+            identity_type: c.identity_type,
+            tags: c.tags.into_iter().collect(),
+            credential: String::new(),
+            first_seen: 0,
+            last_seen: 0,
+            missing_since: None,
+        }
+    }
+}
+
+impl AksCluster {
+    fn from_row(row: AksRow) -> anyhow::Result<AksCluster> {
+        let mut c: AksCluster = serde_json::from_str(&row.data)?;
+        c.credential = row.credential;
+        c.first_seen = row.first_seen;
+        c.last_seen = row.last_seen;
+        c.missing_since = row.missing_since;
+        Ok(c)
+    }
+}
+
+/// What to discover.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverRequest {
+    /// A stored Azure credential.
+    pub credential: String,
+    /// Empty: the credential's configured subscriptions, else all it can see.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    #[serde(default)]
+    pub resource_groups: Vec<String>,
+    #[serde(default)]
+    pub name_contains: Option<String>,
+    /// `key=value` or `key`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// An error, as the API reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionFailure {
+    pub subscription: String,
+    pub error: Problem,
+}
+
+/// The result of one discovery.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Discovery {
+    pub clusters: Vec<AksCluster>,
+    pub subscriptions: Vec<String>,
+    pub failures: Vec<SubscriptionFailure>,
+    /// Clusters seen for the first time.
+    pub new: u64,
+    pub updated: u64,
+    /// Clusters of fully searched subscriptions that were not found again.
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Subscription {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+}
+
+/// What a credential can see, and why not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialCheck {
+    pub credential: String,
+    pub cloud: String,
+    pub ok: bool,
+    pub visible: Vec<Subscription>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+#[derive(clap::ValueEnum)]
+pub enum LookupKind {
+    Locations,
+    Versions,
+    Upgrades,
+    VmSizes,
+    Vnets,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LookupItem {
+    pub name: String,
+    pub detail: String,
+}
+
+/// Why an AKS request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AksError {
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Azure answered with an error.
+    #[error("Azure answered {status} {code}: {message}")]
+    Upstream {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Timeout(String),
+    /// The plugin is missing or failed.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn problem(e: &WitError) -> Problem {
+    Problem {
+        code: crate::host_api::error_code(e).to_string(),
+        message: crate::runtime::bindings::describe(e),
+    }
+}
+
+impl From<CallError> for AksError {
+    fn from(e: CallError) -> AksError {
+        match e {
+            CallError::Plugin { error, .. } => match error {
+                WitError::Denied(m) => AksError::Denied(m),
+                WitError::NotFound(m) => AksError::NotFound(m),
+                WitError::InvalidInput(m) => AksError::Invalid(m),
+                WitError::Upstream(u) => AksError::Upstream {
+                    status: u.status,
+                    code: u.code,
+                    message: u.message,
+                },
+                WitError::Timeout(m) => AksError::Timeout(m),
+                other => AksError::Unavailable(crate::runtime::bindings::describe(&other)),
+            },
+            other => AksError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+pub struct Aks {
+    registry: Arc<Registry>,
+    store: Store,
+}
+
+impl Aks {
+    pub fn new(registry: Arc<Registry>, store: Store) -> Aks {
+        Aks { registry, store }
+    }
+
+    fn plugin(&self) -> Result<Arc<crate::plugins::registry::LoadedPlugin>, AksError> {
+        self.registry
+            .get(PLUGIN)
+            .filter(|p| p.capability() == Capability::AksDiscovery)
+            .ok_or_else(|| {
+                AksError::Unavailable(format!(
+                    "the {PLUGIN} plugin is not loaded: `drover plugin ls` shows why"
+                ))
+            })
+    }
+
+    /// Discover and record. A discovery that fails as a whole stores nothing.
+    pub async fn discover(&self, request: DiscoverRequest) -> Result<Discovery, AksError> {
+        if request.credential.trim().is_empty() {
+            return Err(AksError::Invalid(
+                "name the credential to discover with (`--credential NAME`)".into(),
+            ));
+        }
+        let plugin = self.plugin()?;
+        let filtered = !request.resource_groups.is_empty()
+            || request
+                .name_contains
+                .as_deref()
+                .is_some_and(|n| !n.is_empty())
+            || !request.tags.is_empty();
+        let result = self
+            .registry
+            .runtime()
+            .discover(
+                &plugin.prepared,
+                wit::DiscoverRequest {
+                    credential: request.credential.clone(),
+                    subscriptions: request.subscriptions.clone(),
+                    resource_groups: request.resource_groups.clone(),
+                    name_contains: request.name_contains.clone(),
+                    tags: request.tags.clone(),
+                },
+            )
+            .await?;
+        let failed: Vec<String> = result
+            .failures
+            .iter()
+            .map(|f| f.subscription.to_ascii_lowercase())
+            .collect();
+        let complete: Vec<String> = if filtered {
+            Vec::new()
+        } else {
+            result
+                .subscriptions
+                .iter()
+                .filter(|s| !failed.contains(&s.to_ascii_lowercase()))
+                .cloned()
+                .collect()
+        };
+        let clusters: Vec<AksCluster> = result.clusters.into_iter().map(AksCluster::from).collect();
+        let rows = clusters
+            .iter()
+            .map(|c| {
+                Ok(AksRow {
+                    id: c.id.clone(),
+                    credential: request.credential.clone(),
+                    subscription_id: c.subscription_id.clone(),
+                    resource_group: c.resource_group.clone(),
+                    name: c.name.clone(),
+                    data: serde_json::to_string(c)?,
+                    first_seen: 0,
+                    last_seen: 0,
+                    missing_since: None,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let InventoryChange {
+            new,
+            updated,
+            missing,
+        } = self
+            .store
+            .aks_record(&request.credential, &rows, &complete)?;
+        // Answer with the stored view (first/last seen included).
+        let mut stored = Vec::with_capacity(clusters.len());
+        for c in &clusters {
+            if let Some(row) = self.store.aks_find(&c.id)?.into_iter().next() {
+                stored.push(AksCluster::from_row(row)?);
+            }
+        }
+        Ok(Discovery {
+            clusters: stored,
+            subscriptions: result.subscriptions,
+            failures: result
+                .failures
+                .iter()
+                .map(|f| SubscriptionFailure {
+                    subscription: f.subscription.clone(),
+                    error: problem(&f.error),
+                })
+                .collect(),
+            new,
+            updated,
+            missing,
+        })
+    }
+
+    /// The inventory.
+    pub fn inventory(
+        &self,
+        subscription: Option<&str>,
+        resource_group: Option<&str>,
+    ) -> Result<Vec<AksCluster>, AksError> {
+        Ok(self
+            .store
+            .aks_list(subscription, resource_group)?
+            .into_iter()
+            .map(AksCluster::from_row)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    /// One cluster by ARM id or (unambiguous) name.
+    pub fn show(&self, key: &str) -> Result<AksCluster, AksError> {
+        let mut found = self.store.aks_find(key)?;
+        match found.len() {
+            0 => Err(AksError::NotFound(format!(
+                "no AKS cluster {key:?} in the inventory: run `drover aks clusters --credential NAME` \
+                 first"
+            ))),
+            1 => Ok(AksCluster::from_row(found.remove(0))?),
+            _ => Err(AksError::Conflict(format!(
+                "{} clusters are named {key:?}: use the ARM id, one of {}",
+                found.len(),
+                found
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    pub async fn check_credential(&self, credential: &str) -> Result<CredentialCheck, AksError> {
+        let plugin = self.plugin()?;
+        let c = self
+            .registry
+            .runtime()
+            .check_credential(&plugin.prepared, credential.to_string())
+            .await?;
+        Ok(CredentialCheck {
+            credential: c.credential,
+            cloud: c.cloud,
+            ok: c.ok,
+            visible: c
+                .visible
+                .into_iter()
+                .map(|s| Subscription {
+                    id: s.id,
+                    name: s.name,
+                    state: s.state,
+                })
+                .collect(),
+            problems: c.problems,
+        })
+    }
+
+    pub async fn lookup(
+        &self,
+        kind: LookupKind,
+        credential: &str,
+        subscription: Option<String>,
+        location: Option<String>,
+        cluster: Option<String>,
+    ) -> Result<Vec<LookupItem>, AksError> {
+        let plugin = self.plugin()?;
+        // A cluster may be named by its inventory name.
+        let cluster_id = match cluster {
+            Some(c) if !c.starts_with('/') => Some(self.show(&c)?.id),
+            other => other,
+        };
+        let items = self
+            .registry
+            .runtime()
+            .lookup(
+                &plugin.prepared,
+                wit::LookupRequest {
+                    credential: credential.to_string(),
+                    kind: match kind {
+                        LookupKind::Locations => wit::LookupKind::Locations,
+                        LookupKind::Versions => wit::LookupKind::KubernetesVersions,
+                        LookupKind::Upgrades => wit::LookupKind::Upgrades,
+                        LookupKind::VmSizes => wit::LookupKind::VmSizes,
+                        LookupKind::Vnets => wit::LookupKind::VirtualNetworks,
+                    },
+                    subscription,
+                    location,
+                    cluster_id,
+                },
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|i| LookupItem {
+                name: i.name,
+                detail: i.detail,
+            })
+            .collect())
+    }
+}
