@@ -51,13 +51,6 @@ impl HostState {
     }
 }
 
-fn status_of<T>(r: &Result<T, WitError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(e) => super::error_code(e),
-    }
-}
-
 impl Host for HostState {
     async fn request(
         &mut self,
@@ -84,15 +77,7 @@ impl Host for HostState {
                 .map(|(status, body)| ArmResponse { status, body })
                 .map_err(WitError::from),
         };
-        record_audit(
-            self,
-            "azure",
-            &request.method,
-            &subject,
-            status_of(&result),
-            &result,
-            started,
-        );
+        record_audit(self, "azure", &request.method, &subject, &result, started);
         Ok(result)
     }
 
@@ -131,15 +116,7 @@ impl Host for HostState {
                 Err(e) => {
                     let result = Err(WitError::from(e));
                     let subject = format!("{credential}:{} paths", paths.len());
-                    record_audit(
-                        self,
-                        "azure",
-                        "LIST",
-                        &subject,
-                        status_of(&result),
-                        &result,
-                        started,
-                    );
+                    record_audit(self, "azure", "LIST", &subject, &result, started);
                     return Ok(result);
                 }
             }
@@ -155,15 +132,7 @@ impl Host for HostState {
                     .map_err(WitError::from),
             };
             let subject = format!("{credential}:{path}");
-            record_audit(
-                self,
-                "azure",
-                "LIST",
-                &subject,
-                status_of(&items),
-                &items,
-                started,
-            );
+            record_audit(self, "azure", "LIST", &subject, &items, started);
             listings.push(Listing { path, items });
         }
         Ok(Ok(listings))
@@ -187,15 +156,7 @@ impl Host for HostState {
                 subscriptions: info.subscriptions,
             })
         })();
-        record_audit(
-            self,
-            "azure",
-            "DESCRIBE",
-            &name,
-            status_of(&result),
-            &result,
-            started,
-        );
+        record_audit(self, "azure", "DESCRIBE", &name, &result, started);
         Ok(result)
     }
 }

@@ -40,23 +40,7 @@ pub fn audited<T>(
 ) -> Result<T, WitError> {
     let started = std::time::Instant::now();
     let result = call();
-    let status = match &result {
-        Ok(_) => "ok",
-        Err(e) => error_code(e),
-    };
-    let entry = NewAudit {
-        actor_kind: "plugin",
-        actor: &state.plugin,
-        action: interface,
-        subject,
-        verb,
-        allowed: !matches!(result, Err(WitError::Denied(_))),
-        status,
-        duration_us: started.elapsed().as_micros() as u64,
-    };
-    if let Err(e) = state.db.audit_record(&entry) {
-        tracing::error!(plugin = &*state.plugin, "cannot write the audit log: {e:#}");
-    }
+    record_audit(state, interface, verb, subject, &result, started);
     result
 }
 
@@ -67,10 +51,13 @@ pub fn record_audit<T>(
     interface: &str,
     verb: &str,
     subject: &str,
-    status: &str,
     result: &Result<T, WitError>,
     started: std::time::Instant,
 ) {
+    let status = match result {
+        Ok(_) => "ok",
+        Err(e) => error_code(e),
+    };
     let entry = NewAudit {
         actor_kind: "plugin",
         actor: &state.plugin,
