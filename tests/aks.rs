@@ -848,6 +848,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     let d2 = daemon_for(dir2.path(), &azure2, "[\"*\"]", "wrong-secret", "standin");
     let e = fails(&d2, &["aks", "clusters", "--credential", "prod"]);
     assert!(e.contains("AADSTS7000215"), "{e}");
+    assert!(e.contains("424"), "a credential problem, not an ARM answer: {e}");
     assert!(e.contains("drover credential rotate prod"), "{e}");
     assert!(!e.contains("wrong-secret"));
     let check = d2.cli(&["aks", "check-credential", "prod", "-o", "json"]);
@@ -884,4 +885,100 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
         "{e}"
     );
     assert!(ok_json(&d4, &["aks", "ls"]).as_array().unwrap().is_empty());
+}
+
+/// A daemon granted credential `host` (kind azure-default, cloud `standin`)
+/// with `env` in its environment.
+fn default_chain_daemon(
+    home: &std::path::Path,
+    azure: &AzureStandIn,
+    env: &[(&str, &str)],
+) -> Daemon {
+    let config = home.join("drover.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[azure]\nca_file = {:?}\nmanaged_identity_timeout = \"300ms\"\n\n\
+             [azure.clouds.standin]\nauthority_host = {:?}\nresource_manager = {:?}\n\n\
+             [plugins.aks-discovery.azure]\ncredentials = [\"host\"]\nsubscriptions = [\"*\"]\n\
+             methods = [\"GET\"]\npaths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
+            azure.ca_file, azure.url, azure.url
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_with_env(
+        home,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        Some(&home.join("daemon.log")),
+        env,
+    );
+    let out = d.cli(&[
+        "credential",
+        "add",
+        "host",
+        "--kind",
+        "azure-default",
+        "--cloud",
+        "standin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+#[test]
+fn azure_default_uses_the_daemons_environment_then_explains_every_source() {
+    let o = StandInOptions::default();
+    let (dir, azure) = start(StandInOptions::default());
+    // The daemon's own environment carries a client secret: the chain's first source.
+    let d = default_chain_daemon(
+        dir.path(),
+        &azure,
+        &[
+            ("AZURE_TENANT_ID", &o.tenant),
+            ("AZURE_CLIENT_ID", &o.client_id),
+            ("AZURE_CLIENT_SECRET", &o.client_secret),
+        ],
+    );
+    let found = ok_json(&d, &["aks", "clusters", "--credential", "host"]);
+    assert!(
+        found["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "clustername1"),
+        "{found}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(log.contains("azure-default: using this identity"), "{log}");
+    assert!(!log.contains(&o.client_secret));
+
+    // No identity at all: every source is named with its reason, quickly
+    // (the managed identity wait is bounded by the config's 300 ms).
+    let dir2 = tempfile::tempdir().unwrap();
+    let d2 = default_chain_daemon(dir2.path(), &azure, &[]);
+    let started = Instant::now();
+    let e = fails(&d2, &["aks", "clusters", "--credential", "host"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    for source in [
+        "environment",
+        "workload identity",
+        "managed identity",
+        "Azure CLI",
+    ] {
+        assert!(e.contains(source), "{source} missing from: {e}");
+    }
+    assert!(e.contains("AZURE_CLIENT_SECRET"), "{e}");
 }

@@ -251,6 +251,9 @@ pub enum AksError {
         code: String,
         message: String,
     },
+    /// No token could be had for the credential (wrong secret, no identity).
+    #[error("{0}")]
+    Credential(String),
     #[error("{0}")]
     Timeout(String),
     /// The plugin is missing or failed.
@@ -274,6 +277,9 @@ impl From<CallError> for AksError {
                 WitError::Denied(m) => AksError::Denied(m),
                 WitError::NotFound(m) => AksError::NotFound(m),
                 WitError::InvalidInput(m) => AksError::Invalid(m),
+                WitError::Upstream(u) if u.code == "CredentialUnavailable" => {
+                    AksError::Credential(u.message)
+                }
                 WitError::Upstream(u) => AksError::Upstream {
                     status: u.status,
                     code: u.code,

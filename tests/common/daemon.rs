@@ -26,6 +26,16 @@ impl Daemon {
 
     /// `drover serve ARGS…` in a private HOME.
     pub fn start_with(home: &Path, args: &[&str], log: Option<&Path>) -> Daemon {
+        Self::start_with_env(home, args, log, &[])
+    }
+
+    /// Like [`start_with`](Self::start_with), with extra environment variables.
+    pub fn start_with_env(
+        home: &Path,
+        args: &[&str],
+        log: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         // This test process talks HTTPS too, with the daemon's crypto provider.
         drover::tls::install_crypto_provider();
         let stderr = match log {
@@ -45,6 +55,7 @@ impl Daemon {
             .env("HOME", home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DROVER_LOG", "debug,wasmtime=warn,cranelift=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -20,6 +20,9 @@ impl From<AksError> for ApiError {
             e @ AksError::Upstream { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream", e.to_string())
             }
+            AksError::Credential(m) => {
+                ApiError::new(StatusCode::FAILED_DEPENDENCY, "credential-unavailable", m)
+            }
             AksError::Timeout(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", m),
             AksError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
@@ -77,7 +80,8 @@ pub struct LookupList {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 424, body = ErrorBody),
+        (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
     ))]
 pub async fn discover(
@@ -142,7 +146,8 @@ pub async fn check_credential(
         (status = 200, body = LookupList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 424, body = ErrorBody),
+        (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody),
     ))]
 pub async fn lookup(
