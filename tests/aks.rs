@@ -848,7 +848,10 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     let d2 = daemon_for(dir2.path(), &azure2, "[\"*\"]", "wrong-secret", "standin");
     let e = fails(&d2, &["aks", "clusters", "--credential", "prod"]);
     assert!(e.contains("AADSTS7000215"), "{e}");
-    assert!(e.contains("424"), "a credential problem, not an ARM answer: {e}");
+    assert!(
+        e.contains("424"),
+        "a credential problem, not an ARM answer: {e}"
+    );
     assert!(e.contains("drover credential rotate prod"), "{e}");
     assert!(!e.contains("wrong-secret"));
     let check = d2.cli(&["aks", "check-credential", "prod", "-o", "json"]);

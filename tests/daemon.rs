@@ -198,7 +198,7 @@ fn plugin_check_works_offline_and_explains_refusals() {
         "example-import",
         "0.1.0",
         "import-manifests (world drover:plugin/import-manifests)",
-        "drover:plugin@0.1.0",
+        "drover:plugin@0.1.1",
         "none requested",
         "ok: this daemon would load it",
     ] {

@@ -58,7 +58,7 @@ async fn added_replaced_and_removed_with_a_call_in_flight() {
     let s = status(&registry, "adversary").unwrap();
     assert_eq!(s.status, "loaded");
     assert_eq!(s.capability.as_deref(), Some("import-manifests"));
-    assert_eq!(s.wit_version.as_deref(), Some("0.1.0"));
+    assert_eq!(s.wit_version.as_deref(), Some("0.1.1"));
 
     // A long call starts on v1...
     let v1 = registry.get("adversary").unwrap();
@@ -244,7 +244,7 @@ async fn broken_new_plugins_are_listed_as_failed() {
         ),
         (
             "future-wit",
-            "drover:plugin@0.9.0, this daemon supports drover:plugin@0.1.0",
+            "drover:plugin@0.9.0, this daemon supports drover:plugin@0.1.0 to @0.1.1",
         ),
         ("lonely", "no manifest: put lonely.toml"),
         ("Bad_Name", "not a valid plugin name"),

@@ -402,3 +402,37 @@ async fn the_first_party_plugin_renders_through_the_runtime() {
             .all(|o| o.namespace.as_deref() != Some(""))
     );
 }
+
+#[tokio::test]
+async fn a_plugin_built_against_an_older_wit_of_the_series_still_loads_and_renders() {
+    let env = Env::new();
+    env.install(
+        "older-wit",
+        drover_guests::OLDER_WIT,
+        "name = \"older-wit\"\nversion = \"0.1.0\"\n\
+         description = \"Built against drover:plugin@0.1.0, for Drover's test suite\"\n",
+    );
+    let registry = env.registry();
+    let failed = registry.scan().await.unwrap();
+    assert!(failed.is_empty(), "{failed:?} {:?}", registry.statuses());
+    let status = registry
+        .statuses()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "older-wit")
+        .unwrap();
+    assert_eq!(status.wit_version.as_deref(), Some("0.1.0"));
+    assert_ne!(
+        drover::runtime::WIT_VERSION.to_string(),
+        "0.1.0",
+        "the daemon is newer"
+    );
+    let plugin = registry.get("older-wit").unwrap();
+    let manifests = registry
+        .runtime()
+        .render_manifests(&plugin.prepared, &request("x", ""))
+        .await
+        .unwrap();
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].name, "older-c-0001");
+}

@@ -96,7 +96,7 @@
 //! versions named. See `ARCHITECTURE.md` for the full policy.
 
 /// Version of the `drover:plugin` WIT package these bindings were generated from.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 pub use serde_json;
 #[doc(hidden)]
@@ -123,9 +123,9 @@ pub mod import_manifests {
         world: "import-manifests",
         path: "../wit",
         with: {
-            "drover:plugin/types@0.1.0": crate::base::drover::plugin::types,
-            "drover:plugin/log@0.1.0": crate::base::drover::plugin::log,
-            "drover:plugin/state@0.1.0": crate::base::drover::plugin::state,
+            "drover:plugin/types@0.1.1": crate::base::drover::plugin::types,
+            "drover:plugin/log@0.1.1": crate::base::drover::plugin::log,
+            "drover:plugin/state@0.1.1": crate::base::drover::plugin::state,
         },
         pub_export_macro: true,
         export_macro_name: "export",

@@ -43,6 +43,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "no-world.wasm",
     ),
     (
+        "drover-guest-older-wit",
+        "drover_guest_older_wit.wasm",
+        "older-wit.wasm",
+    ),
+    (
         "drover-guest-future-wit",
         "drover_guest_future_wit.wasm",
         "future-wit.wasm",
@@ -61,6 +66,7 @@ const WATCHED: &[&str] = &[
     "adversary",
     "no-world",
     "future-wit",
+    "older-wit",
 ];
 
 /// Variables that must not leak from the outer build into the nested one: they
@@ -128,6 +134,7 @@ fn main() {
         ("ADVERSARY_V2", out_dir.join("adversary-v2.wasm")),
         ("NO_WORLD", out_dir.join("no-world.wasm")),
         ("FUTURE_WIT", out_dir.join("future-wit.wasm")),
+        ("OLDER_WIT", out_dir.join("older-wit.wasm")),
         (
             "EXAMPLE_IMPORT_MANIFEST",
             workspace_root.join("examples/example-import/example-import.toml"),

@@ -36,7 +36,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub const WIT_PACKAGE: &str = "drover:plugin";
 /// Its version. Plugins built against this version or an older one of the
 /// same series are accepted; see [`wit_compatible`].
-pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 1);
 
 /// Length of one epoch tick; the CPU deadline is counted in ticks.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -916,7 +916,8 @@ mod tests {
     fn wit_versions_of_the_same_series_up_to_the_host_are_compatible() {
         let v = |s| semver::Version::parse(s).unwrap();
         assert!(wit_compatible(&v("0.1.0")));
-        assert!(!wit_compatible(&v("0.1.1")));
+        assert!(wit_compatible(&v("0.1.1")));
+        assert!(!wit_compatible(&v("0.1.2")));
         assert!(!wit_compatible(&v("0.2.0")));
         assert!(!wit_compatible(&v("0.0.9")));
         assert!(!wit_compatible(&v("1.1.0")));

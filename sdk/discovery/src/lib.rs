@@ -49,9 +49,9 @@ wit_bindgen::generate!({
     world: "aks-discovery",
     path: "../../wit",
     with: {
-        "drover:plugin/types@0.1.0": drover_sdk::base::drover::plugin::types,
-        "drover:plugin/log@0.1.0": drover_sdk::base::drover::plugin::log,
-        "drover:plugin/state@0.1.0": drover_sdk::base::drover::plugin::state,
+        "drover:plugin/types@0.1.1": drover_sdk::base::drover::plugin::types,
+        "drover:plugin/log@0.1.1": drover_sdk::base::drover::plugin::log,
+        "drover:plugin/state@0.1.1": drover_sdk::base::drover::plugin::state,
     },
     pub_export_macro: true,
     export_macro_name: "export",

@@ -61,6 +61,11 @@ pub const NO_WORLD: &str = generated::NO_WORLD;
 /// a different `manifests`); a 0.1 daemon must refuse it, naming the versions.
 pub const FUTURE_WIT: &str = generated::FUTURE_WIT;
 
+/// `tests/guests/older-wit`: plugin `older-wit` 0.1.0 built against
+/// `drover:plugin@0.1.0` (a snapshot of that package in its `wit/`), world
+/// `import-manifests`; a 0.1.1 daemon must load and call it.
+pub const OLDER_WIT: &str = generated::OLDER_WIT;
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -73,6 +78,7 @@ mod tests {
             super::ADVERSARY_V2,
             super::NO_WORLD,
             super::FUTURE_WIT,
+            super::OLDER_WIT,
         ] {
             let bytes = std::fs::read(path).unwrap();
             // A component, not a core module: magic, then version 0x0d layer 1.
