@@ -346,7 +346,11 @@ async fn kube_client(s: &AgentSettings) -> Option<kube::Client> {
     match config.and_then(|c| kube::Client::try_from(c).map_err(anyhow::Error::from)) {
         Ok(client) => Some(client),
         Err(e) => {
-            tracing::warn!("{e:#}; heartbeats will carry no cluster facts");
+            // The context says what was tried; the root cause says why it failed.
+            tracing::warn!(
+                "{e} ({}); heartbeats will carry no cluster facts",
+                e.root_cause()
+            );
             None
         }
     }
