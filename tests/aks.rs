@@ -985,3 +985,42 @@ fn azure_default_uses_the_daemons_environment_then_explains_every_source() {
     }
     assert!(e.contains("AZURE_CLIENT_SECRET"), "{e}");
 }
+
+#[test]
+fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
+    let (dir, azure) = start(StandInOptions {
+        faults: vec![Fault::Slow {
+            path_contains: "managedclusters".into(),
+            delay: Duration::from_secs(3),
+        }],
+        ..Default::default()
+    });
+    let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
+    // Tighten the per-request timeout: restart with it set.
+    let config = dir.path().join("drover.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[azure]\n", "[azure]\nrequest_timeout = \"500ms\"\n");
+    std::fs::write(&config, text).unwrap();
+    assert!(d.stop().success());
+    let d = Daemon::start_with(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        Some(&dir.path().join("daemon.log")),
+    );
+    let before = azure.arm_requests.load(Ordering::Relaxed);
+    let e = fails(&d, &["aks", "clusters", "--credential", "prod"]);
+    assert!(
+        e.contains("504") && e.contains("did not answer") && e.contains("500ms"),
+        "{e}"
+    );
+    // Every attempt was made (5), then it gave up.
+    let attempts = azure.arm_requests.load(Ordering::Relaxed) - before;
+    assert!(attempts >= 5, "{attempts} ARM requests");
+    assert!(ok_json(&d, &["aks", "ls"]).as_array().unwrap().is_empty());
+}

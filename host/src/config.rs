@@ -253,6 +253,9 @@ pub struct AzureConfig {
     pub max_concurrency: Option<usize>,
     /// How long `azure-default` waits for a managed identity (default 5s).
     pub managed_identity_timeout: Option<String>,
+    /// How long one ARM request may take (default 60s); a slower answer is
+    /// retried, then reported as a timeout.
+    pub request_timeout: Option<String>,
     /// Clouds beyond AzurePublicCloud, AzureChinaCloud and AzureUSGovernmentCloud.
     #[serde(default)]
     pub clouds: BTreeMap<String, CloudConfig>,
@@ -287,10 +290,15 @@ impl AzureConfig {
         if self.max_concurrency == Some(0) {
             bail!("[azure] max_concurrency must be at least 1");
         }
-        if let Some(t) = &self.managed_identity_timeout {
-            humantime::parse_duration(t).with_context(|| {
-                format!("[azure] managed_identity_timeout = {t:?} is not a duration such as \"5s\"")
-            })?;
+        for (field, value) in [
+            ("managed_identity_timeout", &self.managed_identity_timeout),
+            ("request_timeout", &self.request_timeout),
+        ] {
+            if let Some(t) = value {
+                humantime::parse_duration(t).with_context(|| {
+                    format!("[azure] {field} = {t:?} is not a duration such as \"5s\"")
+                })?;
+            }
         }
         Ok(())
     }

@@ -57,6 +57,9 @@ impl AzureSettings {
         if let Some(t) = &c.managed_identity_timeout {
             s.managed_identity_timeout = humantime::parse_duration(t)?;
         }
+        if let Some(t) = &c.request_timeout {
+            s.request_timeout = humantime::parse_duration(t)?;
+        }
         for (name, cloud) in &c.clouds {
             let arm = cloud.resource_manager.trim_end_matches('/').to_string();
             s.clouds.insert(
