@@ -542,17 +542,7 @@ fn daemon_for(
     cloud: &str,
 ) -> Daemon {
     let config = home.join("drover.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[azure]\nca_file = {:?}\n\n[azure.clouds.standin]\nauthority_host = {:?}\n\
-             resource_manager = {:?}\n\n[plugins.aks-discovery.azure]\ncredentials = [\"prod\"]\n\
-             subscriptions = {subscriptions}\nmethods = [\"GET\"]\n\
-             paths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
-            azure.ca_file, azure.url, azure.url
-        ),
-    )
-    .unwrap();
+    azure.write_daemon_config(&config, "prod", subscriptions, "");
     let d = Daemon::start_with(
         home,
         &[
@@ -898,17 +888,12 @@ fn default_chain_daemon(
     env: &[(&str, &str)],
 ) -> Daemon {
     let config = home.join("drover.toml");
-    std::fs::write(
+    azure.write_daemon_config(
         &config,
-        format!(
-            "[azure]\nca_file = {:?}\nmanaged_identity_timeout = \"300ms\"\n\n\
-             [azure.clouds.standin]\nauthority_host = {:?}\nresource_manager = {:?}\n\n\
-             [plugins.aks-discovery.azure]\ncredentials = [\"host\"]\nsubscriptions = [\"*\"]\n\
-             methods = [\"GET\"]\npaths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
-            azure.ca_file, azure.url, azure.url
-        ),
-    )
-    .unwrap();
+        "host",
+        "[\"*\"]",
+        "managed_identity_timeout = \"300ms\"",
+    );
     let d = Daemon::start_with_env(
         home,
         &[

@@ -32,16 +32,7 @@ fn run(page_size: usize) {
         },
     );
     let config = dir.path().join("drover.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[azure]\nca_file = {:?}\n[azure.clouds.standin]\nauthority_host = {:?}\n\
-             resource_manager = {:?}\n[plugins.aks-discovery.azure]\ncredentials = [\"prod\"]\n\
-             subscriptions = [\"*\"]\nmethods = [\"GET\"]\npaths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
-            stand_in.ca_file, stand_in.url, stand_in.url
-        ),
-    )
-    .unwrap();
+    stand_in.write_daemon_config(&config, "prod", "[\"*\"]", "");
     let d = daemon::Daemon::start_with(
         dir.path(),
         &[

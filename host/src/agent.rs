@@ -72,8 +72,7 @@ pub async fn run(settings: AgentSettings) -> Result<()> {
     }
     tokio::select! {
         result = check_in_forever(&settings, &ready) => result,
-        _ = shutdown_signal() => {
-            tracing::info!("stopping");
+        _ = crate::api::shutdown_signal() => {
             Ok(())
         }
     }
@@ -456,21 +455,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
-    }
 }
 
 #[cfg(test)]

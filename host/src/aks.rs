@@ -374,20 +374,19 @@ impl Aks {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let (change, stored) = self
+            .store
+            .aks_record(&request.credential, &rows, &complete)?;
         let InventoryChange {
             new,
             updated,
             missing,
-        } = self
-            .store
-            .aks_record(&request.credential, &rows, &complete)?;
+        } = change;
         // Answer with the stored view (first/last seen included).
-        let mut stored = Vec::with_capacity(clusters.len());
-        for c in &clusters {
-            if let Some(row) = self.store.aks_find(&c.id)?.into_iter().next() {
-                stored.push(AksCluster::from_row(row)?);
-            }
-        }
+        let stored = stored
+            .into_iter()
+            .map(AksCluster::from_row)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Discovery {
             clusters: stored,
             subscriptions: result.subscriptions,

@@ -45,6 +45,16 @@ pub enum RbacPreset {
     Custom,
 }
 
+impl RbacPreset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RbacPreset::ClusterAdmin => "cluster-admin",
+            RbacPreset::ReadOnly => "read-only",
+            RbacPreset::Custom => "custom",
+        }
+    }
+}
+
 /// One RBAC rule, as in a ClusterRole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -127,10 +137,7 @@ impl ImportOptions {
             (RbacPreset::ClusterAdmin | RbacPreset::ReadOnly, false) => {
                 Err(ImportError::Invalid(format!(
                     "rules are given but rbac is {}: set rbac to custom to use them",
-                    serde_json::to_value(self.rbac)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
+                    self.rbac.as_str()
                 )))
             }
             _ => Ok(()),

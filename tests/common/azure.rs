@@ -1541,6 +1541,31 @@ impl AzureStandIn {
     }
 
     /// The subscription id in the example payloads' parameters.
+    /// Write a daemon config to `path` whose cloud `standin` is this
+    /// stand-in (its CA trusted), granting the aks-discovery plugin
+    /// `credential` on `subscriptions` (a TOML array) for GETs under
+    /// `/subscriptions`. `azure_extra` lines go under `[azure]`.
+    pub fn write_daemon_config(
+        &self,
+        path: &Path,
+        credential: &str,
+        subscriptions: &str,
+        azure_extra: &str,
+    ) {
+        std::fs::write(
+            path,
+            format!(
+                "[azure]\nca_file = {:?}\n{azure_extra}\n[azure.clouds.standin]\n\
+                 authority_host = {:?}\nresource_manager = {:?}\n\n\
+                 [plugins.aks-discovery.azure]\ncredentials = [{credential:?}]\n\
+                 subscriptions = {subscriptions}\nmethods = [\"GET\"]\n\
+                 paths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
+                self.ca_file, self.url, self.url
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn example_subscription() -> String {
         example_parameter(&example("ManagedClustersList.json"), "subscriptionId")
     }

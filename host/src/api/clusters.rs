@@ -270,19 +270,14 @@ pub async fn cacerts(State(state): State<AppState>) -> Result<Response, ApiError
 }
 
 fn registration_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "missing registration token: send `Authorization: Bearer <token>` (the agent \
+    super::auth::bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "missing registration token: send `Authorization: Bearer <token>` (the agent \
                  reads it from DROVER_TOKEN)",
-            )
-        })
+        )
+    })
 }
 
 /// An agent registers its cluster with the registration token.

@@ -329,6 +329,23 @@ async fn ca(State(state): State<AppState>) -> Json<TlsInfo> {
     Json(state.tls.as_ref().clone())
 }
 
+/// Resolves on SIGTERM or Ctrl-C: what stops the daemon and the agent.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
 /// Serve `app` over TLS until `shutdown`, then let open connections finish
 /// their requests (up to [`REQUEST_TIMEOUT`]).
 pub async fn serve_tls(

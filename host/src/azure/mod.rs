@@ -129,6 +129,10 @@ pub struct CredentialInfo {
     pub kind: CredentialKind,
     pub cloud: Cloud,
     pub subscriptions: Vec<String>,
+    /// created/rotated time: a rotation makes a new token source.
+    version: (i64, Option<i64>),
+    tenant_id: Option<String>,
+    client_id: Option<String>,
 }
 
 /// A token source for one credential, rebuilt when the credential changes.
@@ -221,12 +225,14 @@ impl Azure {
             kind: view.kind,
             cloud,
             subscriptions: view.fields.subscriptions,
+            version: (view.created_at, view.rotated_at),
+            tenant_id: view.fields.tenant_id,
+            client_id: view.fields.client_id,
         })
     }
 
     fn source(&self, info: &CredentialInfo) -> Result<Arc<Source>, AzureError> {
-        let view = self.credentials.get(&info.name)?;
-        let version = (view.created_at, view.rotated_at);
+        let version = info.version;
         let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = sources.get(&info.name)
             && s.version == version
@@ -243,8 +249,8 @@ impl Azure {
         let credential: Arc<dyn TokenCredential> = match info.kind {
             CredentialKind::AzureClientSecret => {
                 let (secret, _) = self.credentials.reveal(&info.name)?;
-                let tenant = view.fields.tenant_id.clone().unwrap_or_default();
-                let client = view.fields.client_id.clone().unwrap_or_default();
+                let tenant = info.tenant_id.clone().unwrap_or_default();
+                let client = info.client_id.clone().unwrap_or_default();
                 azure_identity::ClientSecretCredential::new(
                     &tenant,
                     client,

@@ -141,11 +141,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             listener,
             server_config,
             app,
-            shutdown_signal(),
+            api::shutdown_signal(),
         )),
         None => tokio::spawn(async move {
             axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(api::shutdown_signal())
                 .await
         }),
     };
@@ -213,24 +213,6 @@ pub(super) fn init_tracing(format: LogFormat) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }
 
 /// Hold an exclusive lock on the data directory for the daemon's lifetime.

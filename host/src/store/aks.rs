@@ -50,18 +50,20 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AksRow> {
 impl Store {
     /// Record one discovery in one transaction: upsert what was found, and
     /// in `complete_subscriptions` (searched in full, without filters) mark
-    /// what was not found as missing. Nothing else is touched.
+    /// what was not found as missing. Nothing else is touched. Returns the
+    /// change and the found clusters as now stored (first and last seen).
     pub fn aks_record(
         &self,
         credential: &str,
         found: &[AksRow],
         complete_subscriptions: &[String],
-    ) -> Result<InventoryChange> {
+    ) -> Result<(InventoryChange, Vec<AksRow>)> {
         let now = now_ms();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut change = InventoryChange::default();
         let mut seen = std::collections::HashSet::new();
+        let mut stored = Vec::with_capacity(found.len());
         for c in found {
             let key = c.id.to_ascii_lowercase();
             let existed: bool = tx
@@ -72,15 +74,18 @@ impl Store {
                 )
                 .optional()?
                 .is_some();
-            tx.execute(
-                "INSERT INTO aks_clusters (key, id, credential, subscription_id, resource_group,
-                                           name, data, first_seen, last_seen, missing_since)
-                 VALUES (?1, ?2, ?3, lower(?4), ?5, ?6, ?7, ?8, ?8, NULL)
-                 ON CONFLICT(key) DO UPDATE SET
-                    id = excluded.id, credential = excluded.credential,
-                    subscription_id = excluded.subscription_id,
-                    resource_group = excluded.resource_group, name = excluded.name,
-                    data = excluded.data, last_seen = excluded.last_seen, missing_since = NULL",
+            let row = tx.query_row(
+                &format!(
+                    "INSERT INTO aks_clusters (key, id, credential, subscription_id, resource_group,
+                                               name, data, first_seen, last_seen, missing_since)
+                     VALUES (?1, ?2, ?3, lower(?4), ?5, ?6, ?7, ?8, ?8, NULL)
+                     ON CONFLICT(key) DO UPDATE SET
+                        id = excluded.id, credential = excluded.credential,
+                        subscription_id = excluded.subscription_id,
+                        resource_group = excluded.resource_group, name = excluded.name,
+                        data = excluded.data, last_seen = excluded.last_seen, missing_since = NULL
+                     RETURNING {COLUMNS}"
+                ),
                 params![
                     key,
                     c.id,
@@ -91,7 +96,9 @@ impl Store {
                     c.data,
                     now
                 ],
+                row,
             )?;
+            stored.push(row);
             if existed {
                 change.updated += 1;
             } else {
@@ -117,7 +124,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(change)
+        Ok((change, stored))
     }
 
     /// The inventory, optionally narrowed; ordered by subscription, group, name.
@@ -176,15 +183,18 @@ mod tests {
         let a = c("/subscriptions/S1/resourcegroups/rg/x/a", "S1");
         let b = c("/subscriptions/S1/resourcegroups/rg/x/b", "S1");
         let z = c("/subscriptions/s2/resourcegroups/rg/x/z", "s2");
-        let change = s
+        let (change, stored) = s
             .aks_record("prod", &[a.clone(), b.clone(), z.clone()], &["S1".into()])
             .unwrap();
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored[0].first_seen, stored[0].last_seen);
         assert_eq!(change.new, 3);
         let first = s.aks_find("a").unwrap()[0].first_seen;
         // b disappeared from S1; s2 failed this time (not complete), so z stays.
         let mut a_upper = a.clone();
         a_upper.id = a.id.to_uppercase();
-        let change = s.aks_record("prod", &[a_upper], &["s1".into()]).unwrap();
+        let (change, stored) = s.aks_record("prod", &[a_upper], &["s1".into()]).unwrap();
+        assert_eq!(stored[0].first_seen, first);
         assert_eq!(
             change,
             InventoryChange {
