@@ -580,18 +580,6 @@ fn daemon_for(
     d
 }
 
-fn ok_json(d: &Daemon, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = d.cli(&all);
-    assert!(
-        out.status.success(),
-        "drover {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn fails(d: &Daemon, args: &[&str]) -> String {
     let out = d.cli(args);
     assert!(!out.status.success(), "drover {args:?} should fail");
@@ -602,7 +590,7 @@ fn fails(d: &Daemon, args: &[&str]) -> String {
 fn aks_clusters_lists_the_example_clusters_with_every_field() {
     let (dir, azure) = start(StandInOptions::default());
     let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
-    let found = ok_json(&d, &["aks", "clusters", "--credential", "prod"]);
+    let found = d.cli_json(&["aks", "clusters", "--credential", "prod"]);
     let clusters = found["clusters"].as_array().unwrap();
     assert!(!clusters.is_empty(), "{found}");
     let c = clusters
@@ -647,12 +635,12 @@ fn aks_clusters_lists_the_example_clusters_with_every_field() {
         table.starts_with("NAME") && table.contains("clustername1"),
         "{table}"
     );
-    let again = ok_json(&d, &["aks", "clusters", "--credential", "prod"]);
+    let again = d.cli_json(&["aks", "clusters", "--credential", "prod"]);
     assert_eq!(again["new"], 0);
     assert_eq!(again["updated"], clusters.len());
-    let listed = ok_json(&d, &["aks", "ls"]);
+    let listed = d.cli_json(&["aks", "ls"]);
     assert_eq!(listed.as_array().unwrap().len(), clusters.len());
-    let shown = ok_json(&d, &["aks", "show", c["id"].as_str().unwrap()]);
+    let shown = d.cli_json(&["aks", "show", c["id"].as_str().unwrap()]);
     assert_eq!(shown["name"], "clustername1");
     assert!(shown["last_seen"].as_i64() >= shown["first_seen"].as_i64());
 
@@ -664,48 +652,39 @@ fn aks_clusters_lists_the_example_clusters_with_every_field() {
             .map(|i| i["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let versions = names(ok_json(
-        &d,
-        &[
-            "aks",
-            "versions",
-            "--credential",
-            "prod",
-            "--location",
-            "eastus",
-        ],
-    ));
+    let versions = names(d.cli_json(&[
+        "aks",
+        "versions",
+        "--credential",
+        "prod",
+        "--location",
+        "eastus",
+    ]));
     assert!(versions.contains(&"1.24.9".to_string()), "{versions:?}");
-    let upgrades = names(ok_json(
-        &d,
-        &[
-            "aks",
-            "upgrades",
-            "--credential",
-            "prod",
-            "--cluster",
-            "clustername1",
-        ],
-    ));
+    let upgrades = names(d.cli_json(&[
+        "aks",
+        "upgrades",
+        "--credential",
+        "prod",
+        "--cluster",
+        "clustername1",
+    ]));
     assert!(upgrades.contains(&"1.7.11".to_string()), "{upgrades:?}");
-    let locations = names(ok_json(&d, &["aks", "locations", "--credential", "prod"]));
+    let locations = names(d.cli_json(&["aks", "locations", "--credential", "prod"]));
     assert!(locations.contains(&"eastus".to_string()), "{locations:?}");
-    let sizes = names(ok_json(
-        &d,
-        &[
-            "aks",
-            "vm-sizes",
-            "--credential",
-            "prod",
-            "--location",
-            "eastus",
-        ],
-    ));
+    let sizes = names(d.cli_json(&[
+        "aks",
+        "vm-sizes",
+        "--credential",
+        "prod",
+        "--location",
+        "eastus",
+    ]));
     assert!(sizes.contains(&"Standard_D2s_v3".to_string()), "{sizes:?}");
-    let vnets = ok_json(&d, &["aks", "vnets", "--credential", "prod"]);
+    let vnets = d.cli_json(&["aks", "vnets", "--credential", "prod"]);
     assert!(!vnets.as_array().unwrap().is_empty());
     assert!(fails(&d, &["aks", "versions", "--credential", "prod"]).contains("location"));
-    let check = ok_json(&d, &["aks", "check-credential", "prod"]);
+    let check = d.cli_json(&["aks", "check-credential", "prod"]);
     assert_eq!(check["ok"], true, "{check}");
     assert_eq!(check["cloud"], "standin");
 
@@ -745,7 +724,7 @@ fn paging_retries_and_unusual_casing_are_handled() {
     });
     let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
     let started = Instant::now();
-    let found = ok_json(&d, &["aks", "clusters", "--credential", "prod"]);
+    let found = d.cli_json(&["aks", "clusters", "--credential", "prod"]);
     let ids: HashSet<String> = found["clusters"]
         .as_array()
         .unwrap()
@@ -778,17 +757,14 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     // Only the example subscription and the forbidden one are granted.
     let grant = format!("[{example:?}, {forbidden:?}]");
     let d = daemon_for(dir.path(), &azure, &grant, "s3cr3t-value", "standin");
-    let first = ok_json(
-        &d,
-        &[
-            "aks",
-            "clusters",
-            "--credential",
-            "prod",
-            "--subscription",
-            &example,
-        ],
-    );
+    let first = d.cli_json(&[
+        "aks",
+        "clusters",
+        "--credential",
+        "prod",
+        "--subscription",
+        &example,
+    ]);
     let count = first["clusters"].as_array().unwrap().len();
     assert!(count > 0);
 
@@ -829,7 +805,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     let e = fails(&d, &["aks", "clusters", "--credential", "nope"]);
     assert!(e.contains("nope"), "{e}");
     // The inventory is as the first discovery left it.
-    assert_eq!(ok_json(&d, &["aks", "ls"]).as_array().unwrap().len(), count);
+    assert_eq!(d.cli_json(&["aks", "ls"]).as_array().unwrap().len(), count);
     let check = d.cli(&["aks", "check-credential", "prod"]);
     assert!(check.status.success(), "{check:?}");
 
@@ -877,7 +853,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
         e.contains("not JSON") && e.contains("MalformedResponse"),
         "{e}"
     );
-    assert!(ok_json(&d4, &["aks", "ls"]).as_array().unwrap().is_empty());
+    assert!(d4.cli_json(&["aks", "ls"]).as_array().unwrap().is_empty());
 }
 
 /// A daemon granted credential `host` (kind azure-default, cloud `standin`)
@@ -936,7 +912,7 @@ fn azure_default_uses_the_daemons_environment_then_explains_every_source() {
             ("AZURE_CLIENT_SECRET", &o.client_secret),
         ],
     );
-    let found = ok_json(&d, &["aks", "clusters", "--credential", "host"]);
+    let found = d.cli_json(&["aks", "clusters", "--credential", "host"]);
     assert!(
         found["clusters"]
             .as_array()
@@ -1007,5 +983,5 @@ fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
     // Every attempt was made (5), then it gave up.
     let attempts = azure.arm_requests.load(Ordering::Relaxed) - before;
     assert!(attempts >= 5, "{attempts} ARM requests");
-    assert!(ok_json(&d, &["aks", "ls"]).as_array().unwrap().is_empty());
+    assert!(d.cli_json(&["aks", "ls"]).as_array().unwrap().is_empty());
 }

@@ -26,20 +26,8 @@ fn daemon(home: &Path, config: &str, log: &Path) -> Daemon {
     )
 }
 
-fn cli_json(d: &Daemon, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = d.cli(&all);
-    assert!(
-        out.status.success(),
-        "drover {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn cluster(d: &Daemon, name: &str) -> Value {
-    cli_json(d, &["cluster", "show", name])
+    d.cli_json(&["cluster", "show", name])
 }
 
 /// GET a URL the way `curl --insecure -sfL` does: (status, body).
@@ -190,7 +178,7 @@ fn an_imported_cluster_goes_active_then_disconnected_then_active_again() {
     );
     let env = agent_env(&docs);
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let ca = cli_json(&d, &["ca"]);
+    let ca = d.cli_json(&["ca"]);
     assert_eq!(
         get("DROVER_CA_CHECKSUM").as_deref(),
         ca["ca_checksum"].as_str()
@@ -252,7 +240,7 @@ fn an_agent_refuses_a_server_whose_ca_does_not_match_the_checksum() {
     let log = home.path().join("daemon.log");
     let d = daemon(home.path(), "", &log);
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 1);
-    let created = cli_json(&d, &["cluster", "add", "tampered"]);
+    let created = d.cli_json(&["cluster", "add", "tampered"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
     let mut env = agent_env(&documents(&yaml));
     for (k, v) in env.iter_mut() {
@@ -286,7 +274,7 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     let kube = KubeStandIn::start(home.path(), "v1.34.1", 3);
 
     // A short-lived token serves until it expires, then 404 with no YAML.
-    let short = cli_json(&d, &["cluster", "add", "short", "--ttl", "2s"]);
+    let short = d.cli_json(&["cluster", "add", "short", "--ttl", "2s"]);
     let url = short["command"]["url"].as_str().unwrap().to_string();
     let (status, yaml) = fetch(&url);
     assert_eq!(status, 200);
@@ -301,8 +289,8 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     assert!(text.contains("expired"), "{text}");
 
     // Unknown, malformed and revoked tokens all get 404.
-    let a = cli_json(&d, &["cluster", "add", "alpha"]);
-    let b = cli_json(&d, &["cluster", "add", "beta"]);
+    let a = d.cli_json(&["cluster", "add", "alpha"]);
+    let b = d.cli_json(&["cluster", "add", "beta"]);
     let a_url = a["command"]["url"].as_str().unwrap().to_string();
     let base = a_url.split("/import/").next().unwrap().to_string();
     for bad in [
@@ -342,10 +330,10 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     assert_eq!(active["kubernetes_version"], "v1.34.1");
     assert_eq!(active["node_count"], 3);
     let token_id = a["command"]["token_id"].as_str().unwrap();
-    let tokens = cli_json(&d, &["import", "tokens", "alpha"]);
+    let tokens = d.cli_json(&["import", "tokens", "alpha"]);
     assert_eq!(tokens[0]["id"], token_id);
     assert!(tokens[0]["registered_at"].as_i64().is_some());
-    let revoked = cli_json(&d, &["import", "revoke", token_id]);
+    let revoked = d.cli_json(&["import", "revoke", token_id]);
     assert!(revoked["revoked_at"].as_i64().is_some());
     assert_eq!(fetch(&a_url).0, 404);
     let (status, text) = agent.exits();
@@ -404,7 +392,7 @@ fn normalized(d: &Daemon, created: &Value) -> (String, Vec<Value>) {
         .as_str()
         .unwrap()
         .to_string();
-    let checksum = cli_json(d, &["ca"])["ca_checksum"]
+    let checksum = d.cli_json(&["ca"])["ca_checksum"]
         .as_str()
         .unwrap()
         .to_string();
@@ -450,7 +438,7 @@ fn import_options_change_the_manifests_as_documented() {
     );
 
     // Defaults: drover-system, cluster-admin, the configured image, strict TLS.
-    let created = cli_json(&d, &["cluster", "add", "plain"]);
+    let created = d.cli_json(&["cluster", "add", "plain"]);
     let (text, docs) = normalized(&d, &created);
     golden("import-default", &text);
     let binding = find(&docs, "ClusterRoleBinding");
@@ -472,36 +460,33 @@ fn import_options_change_the_manifests_as_documented() {
     );
 
     // Proxy, image, namespace and scheduling options.
-    let created = cli_json(
-        &d,
-        &[
-            "cluster",
-            "add",
-            "proxied",
-            "--namespace",
-            "ops-agents",
-            "--http-proxy",
-            "http://proxy.corp:3128",
-            "--https-proxy",
-            "http://proxy.corp:3128",
-            "--no-proxy",
-            "10.0.0.0/8,.svc,.cluster.local",
-            "--image",
-            "mirror.corp/drover:9.9.9",
-            "--pull-policy",
-            "always",
-            "--image-pull-secret",
-            "regcred",
-            "--toleration",
-            "dedicated=infra:NoSchedule",
-            "--cpu-request",
-            "50m",
-            "--memory-limit",
-            "128Mi",
-            "--priority-class",
-            "system-cluster-critical",
-        ],
-    );
+    let created = d.cli_json(&[
+        "cluster",
+        "add",
+        "proxied",
+        "--namespace",
+        "ops-agents",
+        "--http-proxy",
+        "http://proxy.corp:3128",
+        "--https-proxy",
+        "http://proxy.corp:3128",
+        "--no-proxy",
+        "10.0.0.0/8,.svc,.cluster.local",
+        "--image",
+        "mirror.corp/drover:9.9.9",
+        "--pull-policy",
+        "always",
+        "--image-pull-secret",
+        "regcred",
+        "--toleration",
+        "dedicated=infra:NoSchedule",
+        "--cpu-request",
+        "50m",
+        "--memory-limit",
+        "128Mi",
+        "--priority-class",
+        "system-cluster-critical",
+    ]);
     let (text, docs) = normalized(&d, &created);
     golden("import-proxy-image", &text);
     for doc in &docs {
@@ -542,7 +527,7 @@ fn import_options_change_the_manifests_as_documented() {
     );
 
     // Narrower RBAC: read-only, and the operator's own rules.
-    let created = cli_json(&d, &["cluster", "add", "reader", "--rbac", "read-only"]);
+    let created = d.cli_json(&["cluster", "add", "reader", "--rbac", "read-only"]);
     let (text, docs) = normalized(&d, &created);
     golden("import-read-only", &text);
     let role: ClusterRole = serde_json::from_value(find(&docs, "ClusterRole").clone()).unwrap();
@@ -558,18 +543,15 @@ fn import_options_change_the_manifests_as_documented() {
         "- apiGroups: [\"\"]\n  resources: [nodes, namespaces]\n  verbs: [get, list]\n",
     )
     .unwrap();
-    let created = cli_json(
-        &d,
-        &[
-            "cluster",
-            "add",
-            "custom",
-            "--rbac",
-            "custom",
-            "--rbac-rules",
-            rules_file.to_str().unwrap(),
-        ],
-    );
+    let created = d.cli_json(&[
+        "cluster",
+        "add",
+        "custom",
+        "--rbac",
+        "custom",
+        "--rbac-rules",
+        rules_file.to_str().unwrap(),
+    ]);
     let (_, docs) = normalized(&d, &created);
     let role: ClusterRole = serde_json::from_value(find(&docs, "ClusterRole").clone()).unwrap();
     let rules = role.rules.unwrap();
@@ -609,7 +591,8 @@ fn import_options_change_the_manifests_as_documented() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(reason), "{args:?}: {err}");
     }
-    let names: Vec<Value> = cli_json(&d, &["cluster", "ls"])
+    let names: Vec<Value> = d
+        .cli_json(&["cluster", "ls"])
         .as_array()
         .unwrap()
         .iter()
@@ -618,12 +601,12 @@ fn import_options_change_the_manifests_as_documented() {
     assert_eq!(names, ["custom", "plain", "proxied", "reader"]);
 
     // Removing a cluster takes its tokens with it: its URL is gone.
-    let url = cli_json(&d, &["import", "command", "plain"])["url"]
+    let url = d.cli_json(&["import", "command", "plain"])["url"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(fetch(&url).0, 200);
-    let removed = cli_json(&d, &["cluster", "rm", "plain"]);
+    let removed = d.cli_json(&["cluster", "rm", "plain"]);
     assert_eq!(removed["name"], "plain");
     assert_eq!(fetch(&url).0, 404);
     assert!(!d.cli(&["cluster", "show", "plain"]).status.success());
@@ -644,7 +627,7 @@ fn an_agent_backs_off_while_the_server_is_down_and_registers_when_it_returns() {
     let args = ["--listen", &listen, "--config", config.to_str().unwrap()];
     let d = Daemon::start_with(home.path(), &args, Some(&log));
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 2);
-    let created = cli_json(&d, &["cluster", "add", "patient"]);
+    let created = d.cli_json(&["cluster", "add", "patient"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
     let env = agent_env(&documents(&yaml));
     assert!(d.stop().success());

@@ -103,6 +103,19 @@ impl Daemon {
             .unwrap()
     }
 
+    /// A client command with `-o json` that must succeed; its output parsed.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "drover {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     pub fn plugins(&self) -> Vec<serde_json::Value> {
         let out = self.cli(&["plugin", "ls", "-o", "json"]);
         assert!(
