@@ -275,7 +275,10 @@ fn without_address_space_for_the_pool_the_daemon_falls_back_and_serves() {
         .env("HOME", home.path())
         .output()
         .unwrap();
-    let plugins: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The pipe was closed after the first line, like a supervisor that only
+    // waits for readiness: the daemon must still be serving.
+    let plugins: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(plugins[0]["status"], "loaded", "{plugins}");
     let _ = child.kill();
     let _ = child.wait();

@@ -171,15 +171,22 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         startup_ms = started.elapsed().as_millis() as u64,
         "drover is serving"
     );
-    println!("drover listening on {url}");
-    println!("  admin token: {}", token_path.display());
+    // The banner is for whoever started the daemon. A supervisor that reads
+    // the first line and closes the pipe must not take the daemon down with
+    // it, so write errors are ignored rather than panicking like println!.
+    let mut banner = format!("drover listening on {url}\n");
+    banner += &format!("  admin token: {}\n", token_path.display());
     if let Some(sum) = &ca_checksum {
-        println!("  ca checksum: {sum} (`drover ca` shows the CA)");
+        banner += &format!("  ca checksum: {sum} (`drover ca` shows the CA)\n");
     }
-    println!("  agents dial: {}", imports.server_url());
-    println!("  plugins:     {}", config.plugin_dir.display());
-    println!("  data:        {}", config.data_dir.display());
-    let _ = std::io::stdout().flush();
+    banner += &format!("  agents dial: {}\n", imports.server_url());
+    banner += &format!("  plugins:     {}\n", config.plugin_dir.display());
+    banner += &format!("  data:        {}\n", config.data_dir.display());
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
 
     // The server returns once a shutdown signal arrived and in-flight
     // requests (and the plugin calls inside them) have finished.
