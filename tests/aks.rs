@@ -948,6 +948,96 @@ fn azure_default_uses_the_daemons_environment_then_explains_every_source() {
 }
 
 #[test]
+fn azure_default_falls_through_to_workload_identity_and_the_azure_cli() {
+    let o = StandInOptions::default();
+    let (_dir, azure) = start(StandInOptions::default());
+    let found_example = |d: &Daemon| {
+        let found = d.cli_json(&["aks", "clusters", "--credential", "host"]);
+        let clusters = found["clusters"].as_array().unwrap();
+        assert!(
+            clusters.iter().any(|c| c["name"] == "clustername1"),
+            "{found}"
+        );
+    };
+
+    // Workload identity: a projected federated token and no secret anywhere.
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("azure-identity-token");
+    std::fs::write(&token_file, &o.federated_token).unwrap();
+    let d = default_chain_daemon(
+        home.path(),
+        &azure,
+        &[
+            ("AZURE_TENANT_ID", &o.tenant),
+            ("AZURE_CLIENT_ID", &o.client_id),
+            ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
+        ],
+    );
+    found_example(&d);
+    let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap();
+    assert!(log.contains("source=\"workload identity\""), "{log}");
+    assert!(!log.contains(&o.federated_token));
+
+    // A federated token Entra does not trust: the Entra text says so.
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.someone-else.sig").unwrap();
+    let home2 = tempfile::tempdir().unwrap();
+    let d2 = default_chain_daemon(
+        home2.path(),
+        &azure,
+        &[
+            ("AZURE_TENANT_ID", &o.tenant),
+            ("AZURE_CLIENT_ID", &o.client_id),
+            ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
+        ],
+    );
+    let e = fails(&d2, &["aks", "clusters", "--credential", "host"]);
+    assert!(e.contains("workload identity"), "{e}");
+    assert!(e.contains("AADSTS700213"), "{e}");
+
+    // The Azure CLI: nothing in the environment, no metadata endpoint, and
+    // an `az` on PATH that is logged in (a script printing what
+    // `az account get-access-token -o json` prints).
+    let home3 = tempfile::tempdir().unwrap();
+    let bin = home3.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = home3.path().join("az-calls");
+    let az = bin.join("az");
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\n\
+             echo \"$*\" >> {calls}\n\
+             case \"$*\" in\n\
+             \"account get-access-token -o json --scope \"*) ;;\n\
+             *) echo \"ERROR: unexpected arguments: $*\" >&2; exit 2 ;;\n\
+             esac\n\
+             exp=$(( $(date +%s) + 3600 ))\n\
+             printf '{{\"accessToken\": \"{token}\", \"expiresOn\": \"2030-01-01 00:00:00.000000\", \
+             \"expires_on\": %s, \"subscription\": \"{sub}\", \"tenant\": \"{tenant}\", \
+             \"tokenType\": \"Bearer\"}}\\n' \"$exp\"\n",
+            calls = calls.display(),
+            token = azure.mint_token(),
+            sub = AzureStandIn::example_subscription(),
+            tenant = o.tenant,
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let d3 = default_chain_daemon(home3.path(), &azure, &[("PATH", &path)]);
+    found_example(&d3);
+    let log = std::fs::read_to_string(home3.path().join("daemon.log")).unwrap();
+    assert!(log.contains("source=\"Azure CLI\""), "{log}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(calls.contains("/.default"), "{calls}");
+}
+
+#[test]
 fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
     let (dir, azure) = start(StandInOptions {
         faults: vec![Fault::Slow {

@@ -57,6 +57,9 @@ pub struct StandInOptions {
     pub tenant: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The federated token (the projected service-account token workload
+    /// identity presents) the token endpoint accepts as a client assertion.
+    pub federated_token: String,
     /// Serve the example payloads for the subscription id in the examples'
     /// parameters.
     pub example_subscription: bool,
@@ -73,6 +76,7 @@ impl Default for StandInOptions {
             tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
             client_id: "0a1b2c3d-0000-4000-8000-000000000001".into(),
             client_secret: "s3cr3t-value".into(),
+            federated_token: "eyJhbGciOiJSUzI1NiJ9.federated.signature".into(),
             example_subscription: true,
             fleet: None,
             latency: Duration::ZERO,
@@ -223,6 +227,19 @@ impl Examples {
             agent_pools: example_body(&example("AgentPoolsList.json")),
             kubernetes_versions: example_body(&example("KubernetesVersions_List.json")),
         }
+    }
+}
+
+impl Shared {
+    /// A new access token ARM will accept.
+    fn mint(&self) -> String {
+        let token = format!(
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}.{}",
+            hex::encode(rand::random::<[u8; 32]>()),
+            hex::encode(rand::random::<[u8; 32]>())
+        );
+        self.tokens.lock().unwrap().insert(token.clone());
+        token
     }
 }
 
@@ -684,25 +701,46 @@ fn token(s: &Shared, method: &Method, tenant: &str, body: &[u8]) -> Reply {
             ),
         );
     }
-    let Some(secret) = pair(&form, "client_secret").filter(|c| !c.is_empty()) else {
-        return entra_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000216,
-            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
-        );
-    };
-    if secret != o.client_secret {
-        return entra_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client \
-                 secret value, not the client secret ID, for a secret added to app '{}'.",
-                o.client_id
-            ),
-        );
+    if let Some(assertion) = pair(&form, "client_assertion").filter(|c| !c.is_empty()) {
+        // Workload identity: a federated token instead of a secret.
+        if pair(&form, "client_assertion_type")
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return missing_parameter("client_assertion_type");
+        }
+        if assertion != o.federated_token {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                700213,
+                &format!(
+                    "No matching federated identity record found for presented assertion subject. \
+                     Please check your federated identity credential for app '{}'.",
+                    o.client_id
+                ),
+            );
+        }
+    } else {
+        let Some(secret) = pair(&form, "client_secret").filter(|c| !c.is_empty()) else {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000216,
+                "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+            );
+        };
+        if secret != o.client_secret {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client \
+                     secret value, not the client secret ID, for a secret added to app '{}'.",
+                    o.client_id
+                ),
+            );
+        }
     }
     if !scope.ends_with("/.default") {
         return entra_error(
@@ -715,12 +753,7 @@ fn token(s: &Shared, method: &Method, tenant: &str, body: &[u8]) -> Reply {
             ),
         );
     }
-    let access_token = format!(
-        "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}.{}",
-        hex::encode(rand::random::<[u8; 32]>()),
-        hex::encode(rand::random::<[u8; 32]>())
-    );
-    s.tokens.lock().unwrap().insert(access_token.clone());
+    let access_token = s.mint();
     Reply::ok(json!({
         "token_type": "Bearer",
         "expires_in": 3599,
@@ -1568,6 +1601,12 @@ impl AzureStandIn {
 
     pub fn example_subscription() -> String {
         example_parameter(&example("ManagedClustersList.json"), "subscriptionId")
+    }
+
+    /// An access token ARM accepts, issued outside the token endpoint: what
+    /// `az account get-access-token` hands out from the Azure CLI's cache.
+    pub fn mint_token(&self) -> String {
+        self.shared.mint()
     }
 
     /// Access tokens the token endpoint has issued so far.
