@@ -963,16 +963,20 @@ fn azure_default_falls_through_to_workload_identity_and_the_azure_cli() {
     // Workload identity: a projected federated token and no secret anywhere.
     let home = tempfile::tempdir().unwrap();
     let token_file = home.path().join("azure-identity-token");
+    let workload_daemon = |home: &std::path::Path| {
+        let file = token_file.to_str().unwrap();
+        default_chain_daemon(
+            home,
+            &azure,
+            &[
+                ("AZURE_TENANT_ID", &o.tenant),
+                ("AZURE_CLIENT_ID", &o.client_id),
+                ("AZURE_FEDERATED_TOKEN_FILE", file),
+            ],
+        )
+    };
     std::fs::write(&token_file, &o.federated_token).unwrap();
-    let d = default_chain_daemon(
-        home.path(),
-        &azure,
-        &[
-            ("AZURE_TENANT_ID", &o.tenant),
-            ("AZURE_CLIENT_ID", &o.client_id),
-            ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
-        ],
-    );
+    let d = workload_daemon(home.path());
     found_example(&d);
     let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap();
     assert!(log.contains("source=\"workload identity\""), "{log}");
@@ -981,15 +985,7 @@ fn azure_default_falls_through_to_workload_identity_and_the_azure_cli() {
     // A federated token Entra does not trust: the Entra text says so.
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.someone-else.sig").unwrap();
     let home2 = tempfile::tempdir().unwrap();
-    let d2 = default_chain_daemon(
-        home2.path(),
-        &azure,
-        &[
-            ("AZURE_TENANT_ID", &o.tenant),
-            ("AZURE_CLIENT_ID", &o.client_id),
-            ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
-        ],
-    );
+    let d2 = workload_daemon(home2.path());
     let e = fails(&d2, &["aks", "clusters", "--credential", "host"]);
     assert!(e.contains("workload identity"), "{e}");
     assert!(e.contains("AADSTS700213"), "{e}");
