@@ -531,55 +531,6 @@ fn standin_malformed_body() {
 
 use common::daemon::Daemon;
 
-/// A daemon whose `standin` cloud is the stand-in, with the aks-discovery
-/// plugin granted `subscriptions`, and credential `prod` (client secret
-/// `secret`, cloud `cloud`).
-fn daemon_for(
-    home: &std::path::Path,
-    azure: &AzureStandIn,
-    subscriptions: &str,
-    secret: &str,
-    cloud: &str,
-) -> Daemon {
-    let config = home.join("drover.toml");
-    azure.write_daemon_config(&config, "prod", subscriptions, "");
-    let d = Daemon::start_with(
-        home,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        Some(&home.join("daemon.log")),
-    );
-    let secret_file = home.join("secret");
-    std::fs::write(&secret_file, secret).unwrap();
-    let o = StandInOptions::default();
-    let out = d.cli(&[
-        "credential",
-        "add",
-        "prod",
-        "--kind",
-        "azure-client-secret",
-        "--tenant-id",
-        &o.tenant,
-        "--client-id",
-        &o.client_id,
-        "--cloud",
-        cloud,
-        "--secret-file",
-        secret_file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&secret_file).unwrap();
-    d
-}
-
 fn fails(d: &Daemon, args: &[&str]) -> String {
     let out = d.cli(args);
     assert!(!out.status.success(), "drover {args:?} should fail");
@@ -589,7 +540,7 @@ fn fails(d: &Daemon, args: &[&str]) -> String {
 #[test]
 fn aks_clusters_lists_the_example_clusters_with_every_field() {
     let (dir, azure) = start(StandInOptions::default());
-    let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
+    let d = azure.daemon(dir.path(), "[\"*\"]", "s3cr3t-value", "standin", true);
     let found = d.cli_json(&["aks", "clusters", "--credential", "prod"]);
     let clusters = found["clusters"].as_array().unwrap();
     assert!(!clusters.is_empty(), "{found}");
@@ -722,7 +673,7 @@ fn paging_retries_and_unusual_casing_are_handled() {
         ],
         ..Default::default()
     });
-    let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
+    let d = azure.daemon(dir.path(), "[\"*\"]", "s3cr3t-value", "standin", true);
     let started = Instant::now();
     let found = d.cli_json(&["aks", "clusters", "--credential", "prod"]);
     let ids: HashSet<String> = found["clusters"]
@@ -756,7 +707,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     let example = AzureStandIn::example_subscription();
     // Only the example subscription and the forbidden one are granted.
     let grant = format!("[{example:?}, {forbidden:?}]");
-    let d = daemon_for(dir.path(), &azure, &grant, "s3cr3t-value", "standin");
+    let d = azure.daemon(dir.path(), &grant, "s3cr3t-value", "standin", true);
     let first = d.cli_json(&[
         "aks",
         "clusters",
@@ -811,7 +762,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
 
     // A wrong secret: the Entra error and a hint, and still nothing lost.
     let (dir2, azure2) = start(StandInOptions::default());
-    let d2 = daemon_for(dir2.path(), &azure2, "[\"*\"]", "wrong-secret", "standin");
+    let d2 = azure2.daemon(dir2.path(), "[\"*\"]", "wrong-secret", "standin", true);
     let e = fails(&d2, &["aks", "clusters", "--credential", "prod"]);
     assert!(e.contains("AADSTS7000215"), "{e}");
     assert!(
@@ -833,7 +784,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
 
     // An unknown cloud: the known ones are listed.
     let (dir3, azure3) = start(StandInOptions::default());
-    let d3 = daemon_for(dir3.path(), &azure3, "[\"*\"]", "s3cr3t-value", "Mars");
+    let d3 = azure3.daemon(dir3.path(), "[\"*\"]", "s3cr3t-value", "Mars", true);
     let e = fails(&d3, &["aks", "clusters", "--credential", "prod"]);
     assert!(
         e.contains("AzurePublicCloud") && e.contains("AzureChinaCloud") && e.contains("standin"),
@@ -847,7 +798,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
         }],
         ..Default::default()
     });
-    let d4 = daemon_for(dir4.path(), &azure4, "[\"*\"]", "s3cr3t-value", "standin");
+    let d4 = azure4.daemon(dir4.path(), "[\"*\"]", "s3cr3t-value", "standin", true);
     let e = fails(&d4, &["aks", "clusters", "--credential", "prod"]);
     assert!(
         e.contains("not JSON") && e.contains("MalformedResponse"),
@@ -1042,7 +993,7 @@ fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
         }],
         ..Default::default()
     });
-    let d = daemon_for(dir.path(), &azure, "[\"*\"]", "s3cr3t-value", "standin");
+    let d = azure.daemon(dir.path(), "[\"*\"]", "s3cr3t-value", "standin", true);
     // Tighten the per-request timeout: restart with it set.
     let config = dir.path().join("drover.toml");
     let text = std::fs::read_to_string(&config)

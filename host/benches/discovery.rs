@@ -31,37 +31,8 @@ fn run(page_size: usize) {
             ..Default::default()
         },
     );
-    let config = dir.path().join("drover.toml");
-    stand_in.write_daemon_config(&config, "prod", "[\"*\"]", "");
-    let d = daemon::Daemon::start_with(
-        dir.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        None,
-    );
-    let secret = dir.path().join("secret");
-    let o = StandInOptions::default();
-    std::fs::write(&secret, &o.client_secret).unwrap();
-    let out = d.cli(&[
-        "credential",
-        "add",
-        "prod",
-        "--kind",
-        "azure-client-secret",
-        "--tenant-id",
-        &o.tenant,
-        "--client-id",
-        &o.client_id,
-        "--cloud",
-        "standin",
-        "--secret-file",
-        secret.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    let secret = StandInOptions::default().client_secret;
+    let d = stand_in.daemon(dir.path(), "[\"*\"]", &secret, "standin", false);
     let mut times = Vec::new();
     let mut requests = Vec::new();
     for _ in 0..5 {

@@ -1599,6 +1599,58 @@ impl AzureStandIn {
         .unwrap();
     }
 
+    /// A daemon (logging to `home/daemon.log` when `log`) whose `standin`
+    /// cloud is this stand-in, with the aks-discovery plugin granted
+    /// `subscriptions`, and credential `prod` (client secret `secret`, cloud
+    /// `cloud`).
+    pub fn daemon(
+        &self,
+        home: &Path,
+        subscriptions: &str,
+        secret: &str,
+        cloud: &str,
+        log: bool,
+    ) -> super::daemon::Daemon {
+        let config = home.join("drover.toml");
+        self.write_daemon_config(&config, "prod", subscriptions, "");
+        let log = log.then(|| home.join("daemon.log"));
+        let d = super::daemon::Daemon::start_with(
+            home,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            log.as_deref(),
+        );
+        let secret_file = home.join("secret");
+        std::fs::write(&secret_file, secret).unwrap();
+        let o = &self.shared.options;
+        let out = d.cli(&[
+            "credential",
+            "add",
+            "prod",
+            "--kind",
+            "azure-client-secret",
+            "--tenant-id",
+            &o.tenant,
+            "--client-id",
+            &o.client_id,
+            "--cloud",
+            cloud,
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&secret_file).unwrap();
+        d
+    }
+
     pub fn example_subscription() -> String {
         example_parameter(&example("ManagedClustersList.json"), "subscriptionId")
     }
