@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::daemon::{DROVER, Daemon, wait_for};
+use common::daemon::{DROVER, Daemon, bearer, send, wait_for};
 use common::kube::KubeStandIn;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -32,18 +32,7 @@ fn cluster(d: &Daemon, name: &str) -> Value {
 
 /// GET a URL the way `curl --insecure -sfL` does: (status, body).
 fn fetch(url: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
-        let r = client.get(url).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
+    send(|c| c.get(url))
 }
 
 fn documents(yaml: &str) -> Vec<Value> {
@@ -361,22 +350,8 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
 
 /// POST JSON as the agent would (without verifying the server): (status, body).
 fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
-        let mut req = client.post(url).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let r = req.send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    })
+    let (status, reply) = send(|c| bearer(c.post(url).json(body), token));
+    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
 }
 
 /// The import YAML with what changes from run to run replaced by names.
