@@ -1,10 +1,10 @@
 //! `drover aks …`: discover AKS clusters, read the inventory, check a
 //! credential, and the lookups.
 
+use super::ClientArgs;
 use super::client::Client;
 use super::table;
 use super::token::urlencode;
-use super::{ClientArgs, Output};
 use crate::aks::LookupKind;
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -125,14 +125,6 @@ fn rows(clusters: &[Value]) -> Vec<[String; 9]> {
         .collect()
 }
 
-fn print_clusters(output: Output, clusters: &[Value]) -> Result<()> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(clusters)?),
-        Output::Table => print!("{}", table::render(HEADERS, &rows(clusters))),
-    }
-    Ok(())
-}
-
 pub async fn run(cmd: AksCommand) -> Result<()> {
     match cmd {
         AksCommand::Clusters {
@@ -157,27 +149,24 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                 )
                 .await?;
             let clusters = found["clusters"].as_array().cloned().unwrap_or_default();
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-                Output::Table => {
-                    print_clusters(Output::Table, &clusters)?;
+            client.output.print(&found, || {
+                print!("{}", table::render(HEADERS, &rows(&clusters)));
+                eprintln!(
+                    "{} clusters in {} subscriptions ({} new, {} updated, {} missing)",
+                    clusters.len(),
+                    found["subscriptions"].as_array().map_or(0, Vec::len),
+                    found["new"],
+                    found["updated"],
+                    found["missing"]
+                );
+                for f in found["failures"].as_array().into_iter().flatten() {
                     eprintln!(
-                        "{} clusters in {} subscriptions ({} new, {} updated, {} missing)",
-                        clusters.len(),
-                        found["subscriptions"].as_array().map_or(0, Vec::len),
-                        found["new"],
-                        found["updated"],
-                        found["missing"]
+                        "subscription {} not searched: {}",
+                        f["subscription"].as_str().unwrap_or("?"),
+                        f["error"]["message"].as_str().unwrap_or("?")
                     );
-                    for f in found["failures"].as_array().into_iter().flatten() {
-                        eprintln!(
-                            "subscription {} not searched: {}",
-                            f["subscription"].as_str().unwrap_or("?"),
-                            f["error"]["message"].as_str().unwrap_or("?")
-                        );
-                    }
                 }
-            }
+            })?;
         }
         AksCommand::Ls {
             subscription,
@@ -198,20 +187,17 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                 format!("/v1/aks/clusters?{}", query.join("&"))
             };
             let list: Value = api.get(&path).await?;
-            print_clusters(
-                client.output,
-                &list["clusters"].as_array().cloned().unwrap_or_default(),
-            )?;
+            let clusters = list["clusters"].as_array().cloned().unwrap_or_default();
+            client.output.print(&clusters, || {
+                print!("{}", table::render(HEADERS, &rows(&clusters)))
+            })?;
         }
         AksCommand::Show { cluster, client } => {
             let api = Client::from_args(&client)?;
             let c: Value = api
                 .get(&format!("/v1/aks/clusters/{}", urlencode(&cluster)))
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
-                Output::Table => print_detail(&c),
-            }
+            client.output.print(&c, || print_detail(&c))?;
         }
         AksCommand::CheckCredential { credential, client } => {
             let api = Client::from_args(&client)?;
@@ -221,32 +207,29 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                     &json!({ "credential": credential }),
                 )
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&check)?),
-                Output::Table => {
+            client.output.print(&check, || {
+                println!(
+                    "credential {} ({}): {}",
+                    check["credential"].as_str().unwrap_or("?"),
+                    check["cloud"].as_str().unwrap_or("?"),
+                    if check["ok"] == true {
+                        "ok"
+                    } else {
+                        "problems"
+                    }
+                );
+                for s in check["visible"].as_array().into_iter().flatten() {
                     println!(
-                        "credential {} ({}): {}",
-                        check["credential"].as_str().unwrap_or("?"),
-                        check["cloud"].as_str().unwrap_or("?"),
-                        if check["ok"] == true {
-                            "ok"
-                        } else {
-                            "problems"
-                        }
+                        "  sees {}  {}  {}",
+                        s["id"].as_str().unwrap_or("?"),
+                        s["state"].as_str().unwrap_or("?"),
+                        s["name"].as_str().unwrap_or("")
                     );
-                    for s in check["visible"].as_array().into_iter().flatten() {
-                        println!(
-                            "  sees {}  {}  {}",
-                            s["id"].as_str().unwrap_or("?"),
-                            s["state"].as_str().unwrap_or("?"),
-                            s["name"].as_str().unwrap_or("")
-                        );
-                    }
-                    for p in check["problems"].as_array().into_iter().flatten() {
-                        println!("  problem: {}", p.as_str().unwrap_or("?"));
-                    }
                 }
-            }
+                for p in check["problems"].as_array().into_iter().flatten() {
+                    println!("  problem: {}", p.as_str().unwrap_or("?"));
+                }
+            })?;
             if check["ok"] != true {
                 anyhow::bail!("the credential has problems (see above)");
             }
@@ -340,20 +323,16 @@ async fn lookup(kind: LookupKind, a: LookupArgs) -> Result<()> {
         .get(&format!("/v1/aks/lookups/{kind_name}?{}", query.join("&")))
         .await?;
     let items = list["items"].as_array().cloned().unwrap_or_default();
-    match a.client.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&items)?),
-        Output::Table => {
-            let rows: Vec<[String; 2]> = items
-                .iter()
-                .map(|i| {
-                    [
-                        i["name"].as_str().unwrap_or("-").to_string(),
-                        i["detail"].as_str().unwrap_or("").to_string(),
-                    ]
-                })
-                .collect();
-            print!("{}", table::render(["NAME", "DETAIL"], &rows));
-        }
-    }
-    Ok(())
+    a.client.output.print(&items, || {
+        let rows: Vec<[String; 2]> = items
+            .iter()
+            .map(|i| {
+                [
+                    i["name"].as_str().unwrap_or("-").to_string(),
+                    i["detail"].as_str().unwrap_or("").to_string(),
+                ]
+            })
+            .collect();
+        print!("{}", table::render(["NAME", "DETAIL"], &rows));
+    })
 }

@@ -1,9 +1,9 @@
 //! `drover audit`: who did what, filtered by plugin, token, subject and time.
 
+use super::ClientArgs;
 use super::client::Client;
 use super::table;
 use super::token::urlencode;
-use super::{ClientArgs, Output};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
@@ -69,38 +69,34 @@ pub async fn run(args: AuditArgs) -> Result<()> {
     let api = Client::from_args(&args.client)?;
     let page: Value = api.get(&format!("/v1/audit?{}", query.join("&"))).await?;
     let entries = page["entries"].as_array().cloned().unwrap_or_default();
-    match args.client.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-        Output::Table => {
-            let rows: Vec<[String; 7]> = entries
-                .iter()
-                .map(|e| {
-                    let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();
-                    [
-                        table::time(e["at"].as_i64()),
-                        format!("{}:{}", s("actor_kind"), s("actor")),
-                        s("action"),
-                        s("verb"),
-                        s("subject"),
-                        if e["allowed"].as_bool() == Some(false) {
-                            "denied".into()
-                        } else {
-                            "allowed".into()
-                        },
-                        format!("{} ({} µs)", s("status"), e["duration_us"]),
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                table::render(
-                    [
-                        "AT", "ACTOR", "ACTION", "VERB", "SUBJECT", "DECISION", "OUTCOME"
-                    ],
-                    &rows
-                )
-            );
-        }
-    }
-    Ok(())
+    args.client.output.print(&entries, || {
+        let rows: Vec<[String; 7]> = entries
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();
+                [
+                    table::time(e["at"].as_i64()),
+                    format!("{}:{}", s("actor_kind"), s("actor")),
+                    s("action"),
+                    s("verb"),
+                    s("subject"),
+                    if e["allowed"].as_bool() == Some(false) {
+                        "denied".into()
+                    } else {
+                        "allowed".into()
+                    },
+                    format!("{} ({} µs)", s("status"), e["duration_us"]),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                [
+                    "AT", "ACTOR", "ACTION", "VERB", "SUBJECT", "DECISION", "OUTCOME"
+                ],
+                &rows
+            )
+        );
+    })
 }

@@ -250,26 +250,22 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             });
             let api = Client::from_args(&args.client)?;
             let created: Value = api.post("/v1/clusters", &body).await?;
-            match args.client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
-                Output::Table => {
-                    println!(
-                        "Cluster {} added ({}); it stays pending until its agent registers.\n",
-                        created["cluster"]["name"].as_str().unwrap_or_default(),
-                        created["cluster"]["id"].as_str().unwrap_or_default()
-                    );
-                    print_command(&created["command"]);
-                }
-            }
+            args.client.output.print(&created, || {
+                println!(
+                    "Cluster {} added ({}); it stays pending until its agent registers.\n",
+                    created["cluster"]["name"].as_str().unwrap_or_default(),
+                    created["cluster"]["id"].as_str().unwrap_or_default()
+                );
+                print_command(&created["command"]);
+            })?;
         }
         ClusterCommand::Ls { client } => {
             let api = Client::from_args(&client)?;
             let list: Value = api.get("/v1/clusters").await?;
             let clusters = list["clusters"].as_array().cloned().unwrap_or_default();
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&clusters)?),
-                Output::Table => print!("{}", table::render(HEADERS, &rows(&clusters))),
-            }
+            client.output.print(&clusters, || {
+                print!("{}", table::render(HEADERS, &rows(&clusters)))
+            })?;
         }
         ClusterCommand::Show { cluster, client } => {
             let api = Client::from_args(&client)?;
@@ -325,17 +321,16 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             let removed: Value = api
                 .delete(&format!("/v1/clusters/{}", urlencode(&cluster)))
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&removed)?),
-                Output::Table => eprintln!(
+            client.output.print(&removed, || {
+                eprintln!(
                     "cluster {} removed; its agent is refused from now on. To clean the cluster \
                      up: kubectl delete namespace {}",
                     removed["name"].as_str().unwrap_or_default(),
                     removed["import"]["namespace"]
                         .as_str()
                         .unwrap_or(crate::imports::DEFAULT_NAMESPACE)
-                ),
-            }
+                )
+            })?;
         }
     }
     Ok(())
@@ -377,10 +372,7 @@ pub async fn run_import(cmd: ImportCommand) -> Result<()> {
                     &json!({ "ttl": ttl }),
                 )
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&command)?),
-                Output::Table => print_command(&command),
-            }
+            client.output.print(&command, || print_command(&command))?;
         }
         ImportCommand::Tokens { cluster, client } => {
             let api = Client::from_args(&client)?;
@@ -391,10 +383,9 @@ pub async fn run_import(cmd: ImportCommand) -> Result<()> {
                 ))
                 .await?;
             let tokens = list["tokens"].as_array().cloned().unwrap_or_default();
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&tokens)?),
-                Output::Table => print!("{}", table::render(TOKEN_HEADERS, &token_rows(&tokens))),
-            }
+            client.output.print(&tokens, || {
+                print!("{}", table::render(TOKEN_HEADERS, &token_rows(&tokens)))
+            })?;
         }
         ImportCommand::Revoke { id, client } => {
             let api = Client::from_args(&client)?;
@@ -404,12 +395,12 @@ pub async fn run_import(cmd: ImportCommand) -> Result<()> {
                     &json!({}),
                 )
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&revoked)?),
-                Output::Table => {
-                    print!("{}", table::render(TOKEN_HEADERS, &token_rows(&[revoked])))
-                }
-            }
+            client.output.print(&revoked, || {
+                print!(
+                    "{}",
+                    table::render(TOKEN_HEADERS, &token_rows(std::slice::from_ref(&revoked)))
+                )
+            })?;
         }
     }
     Ok(())

@@ -179,11 +179,7 @@ fn rows(creds: &[Value]) -> Vec<[String; 5]> {
 const HEADERS: [&str; 5] = ["NAME", "KIND", "CREATED", "ROTATED", "DETAILS"];
 
 fn print(output: Output, creds: &[Value]) -> Result<()> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(creds)?),
-        Output::Table => print!("{}", table::render(HEADERS, &rows(creds))),
-    }
-    Ok(())
+    output.print(creds, || print!("{}", table::render(HEADERS, &rows(creds))))
 }
 
 pub async fn run(cmd: CredentialCommand) -> Result<()> {

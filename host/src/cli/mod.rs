@@ -158,6 +158,21 @@ pub enum Output {
     Json,
 }
 
+impl Output {
+    /// Print `value` as pretty JSON for `-o json`, else run `table`, which prints it for people.
+    pub fn print<T: serde::Serialize + ?Sized>(
+        self,
+        value: &T,
+        table: impl FnOnce(),
+    ) -> anyhow::Result<()> {
+        match self {
+            Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            Output::Table => table(),
+        }
+        Ok(())
+    }
+}
+
 /// How a client command finds the daemon.
 #[derive(Args, Clone)]
 pub struct ClientArgs {
@@ -196,20 +211,16 @@ enum PluginCommand {
 async fn ca(args: ClientArgs) -> anyhow::Result<()> {
     let api = client::Client::from_args(&args)?;
     let ca: serde_json::Value = api.get("/v1/ca").await?;
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&ca)?),
-        Output::Table => {
-            println!("mode         {}", ca["mode"].as_str().unwrap_or("-"));
-            println!(
-                "ca checksum  {}",
-                ca["ca_checksum"].as_str().unwrap_or("- (no CA published)")
-            );
-            if let Some(pem) = ca["ca_pem"].as_str() {
-                print!("{pem}");
-            }
+    args.output.print(&ca, || {
+        println!("mode         {}", ca["mode"].as_str().unwrap_or("-"));
+        println!(
+            "ca checksum  {}",
+            ca["ca_checksum"].as_str().unwrap_or("- (no CA published)")
+        );
+        if let Some(pem) = ca["ca_pem"].as_str() {
+            print!("{pem}");
         }
-    }
-    Ok(())
+    })
 }
 
 /// Run the CLI; the process exits with the returned code.

@@ -181,20 +181,16 @@ pub async fn run(cmd: OpCommand) -> Result<ExitCode> {
             }
             let page: Value = api.get(&format!("/v1/operations{query}")).await?;
             let ops = page["operations"].as_array().cloned().unwrap_or_default();
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&ops)?),
-                Output::Table => print!("{}", table::render(HEADERS, &summary_rows(&ops))),
-            }
+            client.output.print(&ops, || {
+                print!("{}", table::render(HEADERS, &summary_rows(&ops)))
+            })?;
         }
         OpCommand::Show { id, client } => {
             let api = Client::from_args(&client)?;
             let d: Value = api
                 .get(&format!("/v1/operations/{}", urlencode(&id)))
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-                Output::Table => print_detail(&d),
-            }
+            client.output.print(&d, || print_detail(&d))?;
         }
         OpCommand::Watch { id, client } => {
             let api = Client::from_args(&client)?;
@@ -224,10 +220,7 @@ pub async fn run(cmd: OpCommand) -> Result<ExitCode> {
             if follow {
                 return watch(&api, &id, client.output).await;
             }
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&op)?),
-                Output::Table => println!("{id}"),
-            }
+            client.output.print(&op, || println!("{id}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -242,9 +235,10 @@ async fn act(id: &str, action: &str, client: ClientArgs) -> Result<()> {
             &json!({}),
         )
         .await?;
-    match client.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&op)?),
-        Output::Table => print!("{}", table::render(HEADERS, &summary_rows(&[op]))),
-    }
-    Ok(())
+    client.output.print(&op, || {
+        print!(
+            "{}",
+            table::render(HEADERS, &summary_rows(std::slice::from_ref(&op)))
+        )
+    })
 }

@@ -17,10 +17,8 @@ use std::sync::Arc;
 pub async fn ls(args: ClientArgs) -> Result<ExitCode> {
     let client = Client::from_args(&args)?;
     let list: PluginList = client.get("/v1/plugins").await?;
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&list.plugins)?),
-        Output::Table => print!("{}", table(&list.plugins)),
-    }
+    args.output
+        .print(&list.plugins, || print!("{}", table(&list.plugins)))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -101,45 +99,42 @@ struct CheckReport {
 
 pub async fn check(args: CheckArgs) -> Result<ExitCode> {
     let report = check_file(&args).await;
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Output::Table => {
-            let field = |k: &str, v: &Option<String>| {
-                if let Some(v) = v {
-                    println!("{k:<12} {v}");
+    args.output.print(&report, || {
+        let field = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                println!("{k:<12} {v}");
+            }
+        };
+        field("file", &Some(report.file.clone()));
+        field("name", &report.name);
+        field("version", &report.version);
+        field("description", &report.description);
+        field("capability", &report.capability);
+        field("wit", &report.wit);
+        if report.name.is_some() {
+            if report.permissions.is_empty() {
+                println!("{:<12} none requested", "permissions");
+            } else {
+                for (i, p) in report.permissions.iter().enumerate() {
+                    println!("{:<12} {p}", if i == 0 { "permissions" } else { "" });
                 }
-            };
-            field("file", &Some(report.file.clone()));
-            field("name", &report.name);
-            field("version", &report.version);
-            field("description", &report.description);
-            field("capability", &report.capability);
-            field("wit", &report.wit);
-            if report.name.is_some() {
-                if report.permissions.is_empty() {
-                    println!("{:<12} none requested", "permissions");
-                } else {
-                    for (i, p) in report.permissions.iter().enumerate() {
-                        println!("{:<12} {p}", if i == 0 { "permissions" } else { "" });
-                    }
-                }
-            }
-            if let Some(l) = &report.limits {
-                println!(
-                    "{:<12} cpu {} ms, memory {} MiB, timeout {} ms",
-                    "limits", l.cpu_ms, l.memory_mib, l.timeout_ms
-                );
-            }
-            field("sha256", &report.sha256);
-            for n in &report.notes {
-                println!("note: {n}");
-            }
-            match &report.error {
-                None => println!("ok: this daemon would load it"),
-                Some(e) => eprintln!("error: this daemon would not load it: {e}"),
             }
         }
-    }
+        if let Some(l) = &report.limits {
+            println!(
+                "{:<12} cpu {} ms, memory {} MiB, timeout {} ms",
+                "limits", l.cpu_ms, l.memory_mib, l.timeout_ms
+            );
+        }
+        field("sha256", &report.sha256);
+        for n in &report.notes {
+            println!("note: {n}");
+        }
+        match &report.error {
+            None => println!("ok: this daemon would load it"),
+            Some(e) => eprintln!("error: this daemon would not load it: {e}"),
+        }
+    })?;
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {

@@ -1,8 +1,8 @@
 //! `drover token create|ls|revoke`.
 
+use super::ClientArgs;
 use super::client::Client;
 use super::table;
-use super::{ClientArgs, Output};
 use crate::api::auth::Role;
 use anyhow::Result;
 use clap::Subcommand;
@@ -66,35 +66,33 @@ pub async fn run(cmd: TokenCommand) -> Result<()> {
             let created: Value = api
                 .post("/v1/tokens", &json!({ "name": name, "role": role }))
                 .await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
-                Output::Table => {
-                    println!("{}", created["token"].as_str().unwrap_or_default());
-                    eprintln!(
-                        "token {} ({role}) created: this is the only time it is shown. \
-                         Use it with --token or DROVER_TOKEN.",
-                        created["id"].as_str().unwrap_or_default()
-                    );
-                }
-            }
+            client.output.print(&created, || {
+                println!("{}", created["token"].as_str().unwrap_or_default());
+                eprintln!(
+                    "token {} ({role}) created: this is the only time it is shown. \
+                     Use it with --token or DROVER_TOKEN.",
+                    created["id"].as_str().unwrap_or_default()
+                );
+            })?;
         }
         TokenCommand::Ls { client } => {
             let api = Client::from_args(&client)?;
             let list: Value = api.get("/v1/tokens").await?;
             let tokens = list["tokens"].as_array().cloned().unwrap_or_default();
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&tokens)?),
-                Output::Table => print!("{}", table::render(HEADERS, &rows(&tokens))),
-            }
+            client.output.print(&tokens, || {
+                print!("{}", table::render(HEADERS, &rows(&tokens)))
+            })?;
         }
         TokenCommand::Revoke { id, client } => {
             let api = Client::from_args(&client)?;
             let path = format!("/v1/tokens/{}/revoke", urlencode(&id));
             let revoked: Value = api.post(&path, &json!({})).await?;
-            match client.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&revoked)?),
-                Output::Table => print!("{}", table::render(HEADERS, &rows(&[revoked]))),
-            }
+            client.output.print(&revoked, || {
+                print!(
+                    "{}",
+                    table::render(HEADERS, &rows(std::slice::from_ref(&revoked)))
+                )
+            })?;
         }
     }
     Ok(())
