@@ -4,7 +4,7 @@
 //! managed clusters, upgrade profiles, agent pools, Kubernetes versions,
 //! locations, VM sizes, virtual networks) with ARM's error shapes. Cluster
 //! bodies come verbatim from Microsoft's example payloads
-//! (`shared/azure-examples`) for the examples' subscription, and are generated
+//! (`tests/fixtures/azure-examples`) for the examples' subscription, and are generated
 //! for a fleet of subscriptions to test scale. Faults (throttling, server
 //! errors, malformed bodies, denied subscriptions, slowness) are injected per
 //! request path.
@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Where Microsoft's example payloads live (see its README.md).
 pub const EXAMPLES_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/azure-examples/2025-10-01"
+    "/../tests/fixtures/azure-examples/2025-10-01"
 );
 
 /// What real Entra puts between the parts of an `error_description`

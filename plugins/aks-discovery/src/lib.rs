@@ -601,7 +601,7 @@ mod tests {
 
     fn example(file: &str) -> Value {
         let path = format!(
-            "{}/../../../shared/azure-examples/2025-10-01/{file}",
+            "{}/../../tests/fixtures/azure-examples/2025-10-01/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
