@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, adversary_manifest, report, request};
+use common::{Env, adversary_manifest, adversary_with_limits, report, request};
 use drover::plugins::{LoadedPlugin, Registry};
 use drover::runtime::CallError;
 use drover::runtime::bindings::WitError;
@@ -24,7 +24,12 @@ async fn load() -> Loaded {
 }
 
 async fn load_with(adversary_manifest: &str) -> Loaded {
-    let env = Env::new();
+    load_in(Env::new(), adversary_manifest).await
+}
+
+/// Load the adversary and the example into `env` (its operator config decides
+/// budgets and limits).
+async fn load_in(env: Env, adversary_manifest: &str) -> Loaded {
     env.install("adversary", drover_guests::ADVERSARY_V1, adversary_manifest);
     env.install(
         "example-import",
@@ -99,9 +104,8 @@ async fn infinite_loop_is_stopped_at_the_cpu_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_plugins_answer_while_one_spins() {
     // A long CPU deadline: the example must answer long before it ends.
-    let manifest =
-        "name = \"adversary\"\nversion = \"1.0.0\"\n[limits]\ncpu_ms = 3000\ntimeout_ms = 10000\n";
-    let l = Arc::new(load_with(manifest).await);
+    let manifest = adversary_with_limits("cpu_ms = 3000\ntimeout_ms = 10000\n");
+    let l = Arc::new(load_with(&manifest).await);
     let spinning = {
         let l = l.clone();
         tokio::spawn(async move { l.adversary("loop", "").await })
@@ -248,9 +252,8 @@ fn log_flooding_is_bounded_per_call() {
     rt.block_on(async {
         // 300,000 host calls take a while in a debug build: give the flood
         // room, so what is tested is the bound on what reaches the log.
-        let manifest = "name = \"adversary\"\nversion = \"1.0.0\"\n\
-                        [limits]\ncpu_ms = 20000\ntimeout_ms = 30000\n";
-        let l = load_with(manifest).await;
+        let manifest = adversary_with_limits("cpu_ms = 20000\ntimeout_ms = 30000\n");
+        let l = load_with(&manifest).await;
         count.store(0, Ordering::Relaxed);
         let start = Instant::now();
         let (_, body) = l.adversary("log-flood", "").await.unwrap();
@@ -435,4 +438,186 @@ async fn a_plugin_built_against_an_older_wit_of_the_series_still_loads_and_rende
         .unwrap();
     assert_eq!(manifests.len(), 1);
     assert_eq!(manifests[0].name, "older-c-0001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_errors_are_cut_and_big_results_refused() {
+    let l = load().await;
+    let err = l.adversary("big-error", "").await.unwrap_err();
+    match &err {
+        CallError::Plugin {
+            error: WitError::InvalidInput(m),
+            ..
+        } => {
+            assert!(m.len() < 4200, "{} bytes of error relayed", m.len());
+            assert!(
+                m.ends_with("(9995904 more bytes cut)"),
+                "{}",
+                &m[m.len() - 60..]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = l.adversary("big-output", "8").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CallError::OutputTooLarge {
+                world: "import-manifests",
+                limit_kib: 1024,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("[limits.result_kib] import-manifests") && text.contains("1024 KiB"),
+        "{text}"
+    );
+    l.others_still_answer().await;
+
+    // The operator can allow more.
+    let env = Env::with_config("[limits.result_kib]\nimport-manifests = 16384\n");
+    let big = load_in(env, &adversary_manifest("1.0.0")).await;
+    let (_, body) = big.adversary("big-output", "8").await.unwrap();
+    assert_eq!(body.len(), 8 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_overflow_is_named_as_one() {
+    let l = load().await;
+    let err = l.adversary("stack-overflow", "").await.unwrap_err();
+    assert!(matches!(err, CallError::StackOverflow { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("overflowed its stack") && text.contains("1 MiB"),
+        "{text}"
+    );
+    assert!(!text.contains("out of bounds"), "{text}");
+    l.others_still_answer().await;
+}
+
+/// Sleeping calls of the adversary, started together; their outcomes.
+async fn sleepers(l: &Arc<Loaded>, n: usize, ms: &str) -> Vec<Result<(String, String), CallError>> {
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let l = l.clone();
+            let ms = ms.to_string();
+            tokio::spawn(async move { l.adversary("sleep", &ms).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
+/// The runtime's metrics as they are `after` from now.
+fn metrics_after(l: &Arc<Loaded>, after: Duration) -> tokio::task::JoinHandle<String> {
+    let l = l.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        l.registry.runtime().metrics().encode()
+    })
+}
+
+fn gauge(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_a_plugins_concurrency_wait_then_fail_as_busy() {
+    // One call at a time; a call waits at most its 1.5 s timeout for a slot.
+    let manifest = adversary_with_limits("concurrency = 1\ntimeout_ms = 1500\n");
+    let l = Arc::new(load_with(&manifest).await);
+    let probe = metrics_after(&l, Duration::from_millis(500));
+    let outcomes = sleepers(&l, 3, "1000").await;
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    let busy: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Err(e @ CallError::Busy { .. }) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((ok, busy.len()), (2, 1), "{outcomes:?}");
+    assert!(
+        busy[0].contains("concurrency limit") && busy[0].contains("[plugins.adversary.limits]"),
+        "{}",
+        busy[0]
+    );
+    // Half a second in: one running, two waiting, visible in /metrics.
+    let metrics = probe.await.unwrap();
+    assert_eq!(
+        gauge(
+            &metrics,
+            "drover_plugin_calls_in_flight{plugin=\"adversary\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        gauge(
+            &metrics,
+            "drover_plugin_calls_waiting{plugin=\"adversary\"}"
+        ),
+        2
+    );
+    let after = l.registry.runtime().metrics().encode();
+    assert_eq!(
+        gauge(
+            &after,
+            "drover_plugin_calls_in_flight{plugin=\"adversary\"}"
+        ),
+        0
+    );
+    assert!(
+        after.contains("drover_plugin_calls_total{plugin=\"adversary\",outcome=\"busy\"} 1"),
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_wait_for_the_daemons_guest_memory_budget() {
+    // 64 MiB in all; the adversary may use 32 MiB per call: two fit at once.
+    let env = Env::with_config("[limits]\nguest_memory_mib = 64\n[limits.max]\nmemory_mib = 64\n");
+    let manifest = adversary_with_limits("memory_mib = 32\ntimeout_ms = 1500\n");
+    let l = Arc::new(load_in(env, &manifest).await);
+    let probe = metrics_after(&l, Duration::from_millis(500));
+    let outcomes = sleepers(&l, 5, "1000").await;
+    let busy: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Err(e @ CallError::Busy { .. }) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    // Two run at once for a second each: four fit in the 1.5 s wait, one does not.
+    assert_eq!(busy.len(), 1, "{outcomes:?}");
+    assert!(
+        busy[0].contains("guest memory budget of 64 MiB") && busy[0].contains("guest_memory_mib"),
+        "{}",
+        busy[0]
+    );
+    let metrics = probe.await.unwrap();
+    assert_eq!(gauge(&metrics, "drover_guest_memory_reserved_mib"), 64);
+    assert_eq!(gauge(&metrics, "drover_guest_memory_budget_mib"), 64);
+}
+
+#[test]
+fn a_budget_below_the_largest_plugin_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[limits]\nguest_memory_mib = 100\n").unwrap();
+    let err = drover::config::Config::load(Some(&path), &Default::default()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("guest_memory_mib = 100"),
+        "{err:#}"
+    );
 }

@@ -47,11 +47,8 @@ fn registry(root: &Path, pooling: bool) -> Arc<Registry> {
     let store = Store::open(&config.data_dir.join("drover.db")).unwrap();
     let runtime = Runtime::new(
         RuntimeOptions {
-            cache_dir: Some(config.data_dir.join("cache")),
-            max_limits: config.max_limits,
             pooling,
-            metrics: drover::metrics::Metrics::new(),
-            azure: None,
+            ..RuntimeOptions::from_config(&config, drover::metrics::Metrics::new())
         },
         store.clone(),
         drover::host_api::link,
@@ -118,8 +115,11 @@ async fn hot_reload() {
     let root = tempfile::tempdir().unwrap();
     let registry = registry(root.path(), true);
     let dir = registry.dir().to_path_buf();
-    let manifest =
-        |v: &str| format!("name = \"adversary\"\nversion = \"{v}\"\ndescription = \"bench\"\n");
+    let manifest = |v: &str| {
+        format!(
+            "name = \"adversary\"\nversion = \"{v}\"\ndescription = \"Misbehaves on request, for Drover's test suite\"\n"
+        )
+    };
     install(
         &dir,
         "adversary",
@@ -159,6 +159,126 @@ async fn hot_reload() {
         ms(*samples.last().unwrap())
     );
 }
+
+/// Fifty calls of a plugin that spins until its CPU deadline, all at once,
+/// on the daemon's runtime: how late calls end against their wall clock, and
+/// how quickly another plugin's trivial call answers meanwhile (the API's
+/// threads are the caller's threads here).
+async fn storm() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("config.toml"),
+        "[limits]\nguest_memory_mib = 2048\n",
+    )
+    .unwrap();
+    let config = drover::config::Config::load(
+        Some(&root.path().join("config.toml")),
+        &drover::config::Overrides {
+            data_dir: Some(root.path().join("data")),
+            plugin_dir: Some(root.path().join("plugins")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    std::fs::create_dir_all(&config.plugin_dir).unwrap();
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let store = Store::open(&config.data_dir.join("drover.db")).unwrap();
+    let runtime = Runtime::new(
+        RuntimeOptions::from_config(&config, drover::metrics::Metrics::new()),
+        store.clone(),
+        drover::host_api::link,
+    )
+    .unwrap();
+    let registry = Arc::new(Registry::new(Arc::new(runtime), store, Arc::new(config)));
+    install(
+        registry.dir(),
+        "adversary",
+        drover_guests::ADVERSARY_V1,
+        "name = \"adversary\"\nversion = \"1.0.0\"\ndescription = \"Misbehaves on request, for Drover's test suite\"\n\
+         [limits]\ncpu_ms = 500\nmemory_mib = 32\ntimeout_ms = 2000\nconcurrency = 64\n",
+    );
+    install(
+        registry.dir(),
+        "example-import",
+        drover_guests::EXAMPLE_IMPORT,
+        &example_manifest(),
+    );
+    registry.scan().await.unwrap();
+    let spinner = registry.get("adversary").unwrap();
+    let example = registry.get("example-import").unwrap();
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let registry = registry.clone();
+            let prepared = spinner.prepared.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let request = STORM_REQUEST.clone();
+                let _ = registry
+                    .runtime()
+                    .render_manifests(&prepared, &request)
+                    .await;
+                started.elapsed()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut trivial = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        registry
+            .runtime()
+            .plugin_info(&example.prepared)
+            .await
+            .unwrap();
+        trivial.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ends = Vec::new();
+    for c in calls {
+        ends.push(c.await.unwrap());
+    }
+    trivial.sort();
+    ends.sort();
+    println!(
+        "storm of 50 spinning calls (cpu 500 ms, wall clock 2000 ms) on {} cores: calls end after median {}  max {}; another plugin's trivial call meanwhile p50 {}  max {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        ms(percentile(&ends, 0.5)),
+        ms(*ends.last().unwrap()),
+        us(percentile(&trivial, 0.5)),
+        ms(*trivial.last().unwrap()),
+    );
+}
+
+static STORM_REQUEST: std::sync::LazyLock<
+    drover::runtime::bindings::import_manifests::exports::drover::plugin::manifests::RenderRequest,
+> = std::sync::LazyLock::new(|| {
+    use drover::runtime::bindings::import_manifests::exports::drover::plugin::manifests::*;
+    RenderRequest {
+        cluster_id: "c-bench".into(),
+        cluster_name: "loop".into(),
+        namespace: String::new(),
+        rbac: Rbac::ClusterAdmin,
+        credentials: Credentials {
+            server_url: "https://drover.example.com:7600".into(),
+            secret_name: "drover-credentials-bench".into(),
+        },
+        agent: AgentSettings {
+            image: "registry.example.com/drover:0.1.0".into(),
+            pull_policy: PullPolicy::IfNotPresent,
+            ca_checksum: None,
+            tls_mode: TlsMode::SystemStore,
+            proxy: Proxy {
+                http_proxy: None,
+                https_proxy: None,
+                no_proxy: None,
+            },
+            image_pull_secrets: vec![],
+            resources: None,
+            tolerations: vec![],
+            priority_class: None,
+        },
+    }
+});
 
 struct Started {
     child: std::process::Child,
@@ -266,6 +386,7 @@ fn main() {
     rt.block_on(invoke(true));
     rt.block_on(invoke(false));
     rt.block_on(hot_reload());
+    rt.block_on(storm());
     restart_and_rss();
     for (what, path) in [
         (

@@ -29,6 +29,8 @@ pub struct LimitSettings {
     pub memory_mib: Option<u64>,
     /// Wall-clock timeout around the whole call, host awaits included, in ms.
     pub timeout_ms: Option<u64>,
+    /// Calls of this plugin that may run at once; more wait for a slot.
+    pub concurrency: Option<u64>,
 }
 
 /// Resolved limits for one plugin.
@@ -37,6 +39,9 @@ pub struct Limits {
     pub cpu_ms: u64,
     pub memory_mib: u64,
     pub timeout_ms: u64,
+    /// Calls that may run at once; a call waits up to `timeout_ms` for a
+    /// slot, then fails as busy.
+    pub concurrency: u64,
 }
 
 impl Limits {
@@ -44,11 +49,13 @@ impl Limits {
         cpu_ms: 2_000,
         memory_mib: 64,
         timeout_ms: 10_000,
+        concurrency: 8,
     };
     pub const MAX: Limits = Limits {
         cpu_ms: 60_000,
         memory_mib: 512,
         timeout_ms: 300_000,
+        concurrency: 64,
     };
 
     /// `over` on top of `self`, field by field.
@@ -57,6 +64,7 @@ impl Limits {
             cpu_ms: over.cpu_ms.unwrap_or(self.cpu_ms),
             memory_mib: over.memory_mib.unwrap_or(self.memory_mib),
             timeout_ms: over.timeout_ms.unwrap_or(self.timeout_ms),
+            concurrency: over.concurrency.unwrap_or(self.concurrency),
         }
     }
 
@@ -76,6 +84,7 @@ impl Limits {
             cpu_ms: cap("cpu_ms", self.cpu_ms, max.cpu_ms),
             memory_mib: cap("memory_mib", self.memory_mib, max.memory_mib),
             timeout_ms: cap("timeout_ms", self.timeout_ms, max.timeout_ms),
+            concurrency: cap("concurrency", self.concurrency, max.concurrency),
         };
         (limits, notes)
     }
@@ -89,6 +98,7 @@ impl Limits {
             ("cpu_ms", self.cpu_ms),
             ("memory_mib", self.memory_mib),
             ("timeout_ms", self.timeout_ms),
+            ("concurrency", self.concurrency),
         ] {
             if v == 0 {
                 bail!("{what}: {name} must be greater than 0");
@@ -98,6 +108,9 @@ impl Limits {
     }
 }
 
+/// Guest memory all plugin calls together may reserve, by default.
+pub const DEFAULT_GUEST_MEMORY_MIB: u64 = 1024;
+
 /// `[limits]` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +119,91 @@ struct LimitsSection {
     default: LimitSettings,
     #[serde(default)]
     max: LimitSettings,
+    /// Daemon-wide: the memory caps of all calls running at once may add up
+    /// to this; a call that does not fit waits, then fails as busy.
+    guest_memory_mib: Option<u64>,
+    /// The largest result one call may return, per world, in KiB.
+    #[serde(default)]
+    result_kib: BTreeMap<String, u64>,
 }
+
+/// `[plugin_files]`: how the plugin directory is read. Only regular files
+/// (or symlinks to regular files) are loaded, each within a size cap and a
+/// read deadline.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginFilesSection {
+    max_component_mib: Option<u64>,
+    max_manifest_kib: Option<u64>,
+    read_timeout: Option<String>,
+}
+
+/// Resolved `[plugin_files]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginFileLimits {
+    /// Largest `<name>.wasm` read, in bytes.
+    pub max_component_bytes: u64,
+    /// Largest `<name>.toml` read, in bytes.
+    pub max_manifest_bytes: u64,
+    /// How long reading one file may take.
+    pub read_timeout: Duration,
+}
+
+impl Default for PluginFileLimits {
+    fn default() -> Self {
+        PluginFileLimits {
+            max_component_bytes: 64 << 20,
+            max_manifest_bytes: 64 << 10,
+            read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PluginFilesSection {
+    fn resolve(self) -> Result<PluginFileLimits> {
+        let d = PluginFileLimits::default();
+        let positive = |field: &str, v: Option<u64>| -> Result<Option<u64>> {
+            if v == Some(0) {
+                bail!("[plugin_files] {field} must be greater than 0");
+            }
+            Ok(v)
+        };
+        let read_timeout = duration_setting(
+            "[plugin_files] read_timeout",
+            self.read_timeout.as_deref(),
+            d.read_timeout,
+            Duration::from_millis(1),
+        )?;
+        Ok(PluginFileLimits {
+            max_component_bytes: positive("max_component_mib", self.max_component_mib)?
+                .map_or(d.max_component_bytes, |m| m.saturating_mul(1 << 20)),
+            max_manifest_bytes: positive("max_manifest_kib", self.max_manifest_kib)?
+                .map_or(d.max_manifest_bytes, |k| k.saturating_mul(1 << 10)),
+            read_timeout,
+        })
+    }
+}
+
+/// `[api]`: how the API answers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    request_timeout: Option<String>,
+}
+
+/// How long an API request may take by default (plugin calls are bounded
+/// by their own limits instead).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `[audit]`: how long the audit log is kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    retention: Option<String>,
+}
+
+/// Audit entries older than this are deleted, by default.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// `[plugins.<name>]` in the config file: what the operator grants one plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -184,21 +281,13 @@ impl Default for ImportSettings {
 impl ImportSection {
     fn resolve(self, server_url_override: Option<String>) -> Result<ImportSettings> {
         let defaults = ImportSettings::default();
-        let duration = |field: &str, text: Option<String>, default: Duration| -> Result<Duration> {
-            match text {
-                None => Ok(default),
-                Some(t) => {
-                    let d = humantime::parse_duration(&t).with_context(|| {
-                        format!(
-                            "[import] {field} = {t:?} is not a duration such as \"90s\" or \"24h\""
-                        )
-                    })?;
-                    if d < Duration::from_secs(1) {
-                        bail!("[import] {field} = {t:?} is too short: use at least 1s");
-                    }
-                    Ok(d)
-                }
-            }
+        let duration = |field: &str, text: Option<String>, default: Duration| {
+            duration_setting(
+                &format!("[import] {field}"),
+                text.as_deref(),
+                default,
+                Duration::from_secs(1),
+            )
         };
         let server_url = match server_url_override.or(self.server_url) {
             Some(url) => Some(validate_server_url(&url)?),
@@ -319,6 +408,12 @@ struct ConfigFile {
     #[serde(default)]
     limits: LimitsSection,
     #[serde(default)]
+    plugin_files: PluginFilesSection,
+    #[serde(default)]
+    audit: AuditSection,
+    #[serde(default)]
+    api: ApiSection,
+    #[serde(default)]
     plugins: BTreeMap<String, PluginSection>,
 }
 
@@ -337,6 +432,16 @@ pub struct Config {
     pub plugin_dir: PathBuf,
     pub default_limits: Limits,
     pub max_limits: Limits,
+    /// Memory all plugin calls running at once may reserve, in MiB.
+    pub guest_memory_mib: u64,
+    /// `[limits.result_kib]`: the largest result per world (by world name), in KiB.
+    pub result_kib: BTreeMap<String, u64>,
+    /// How plugin files are read.
+    pub plugin_files: PluginFileLimits,
+    /// Audit entries older than this are deleted.
+    pub audit_retention: Duration,
+    /// How long an API request may take (plugin calls: their own limits).
+    pub request_timeout: Duration,
     pub grants: BTreeMap<String, PluginGrant>,
     pub tls: TlsSettings,
     pub import: ImportSettings,
@@ -397,6 +502,36 @@ impl Config {
                 notes.join("; ")
             );
         }
+        let guest_memory_mib = parsed
+            .limits
+            .guest_memory_mib
+            .unwrap_or(DEFAULT_GUEST_MEMORY_MIB);
+        if guest_memory_mib < max_limits.memory_mib {
+            bail!(
+                "[limits] guest_memory_mib = {guest_memory_mib} is below [limits.max] memory_mib = \
+                 {}: a plugin allowed that much could never run; raise guest_memory_mib or lower \
+                 the maximum",
+                max_limits.memory_mib
+            );
+        }
+        for (world, kib) in &parsed.limits.result_kib {
+            if *kib == 0 {
+                bail!("[limits.result_kib] {world} must be greater than 0");
+            }
+        }
+        let plugin_files = parsed.plugin_files.resolve()?;
+        let request_timeout = duration_setting(
+            "[api] request_timeout",
+            parsed.api.request_timeout.as_deref(),
+            DEFAULT_REQUEST_TIMEOUT,
+            Duration::from_secs(1),
+        )?;
+        let audit_retention = duration_setting(
+            "[audit] retention",
+            parsed.audit.retention.as_deref(),
+            DEFAULT_AUDIT_RETENTION,
+            Duration::from_secs(3600),
+        )?;
         if overrides.tls_cert.is_some() {
             parsed.tls.cert = overrides.tls_cert.clone();
         }
@@ -427,6 +562,11 @@ impl Config {
             plugin_dir,
             default_limits,
             max_limits,
+            guest_memory_mib,
+            result_kib: parsed.limits.result_kib,
+            plugin_files,
+            audit_retention,
+            request_timeout,
             grants,
             tls: parsed.tls,
             import,
@@ -457,6 +597,29 @@ impl Config {
         }
         limits.capped(&self.max_limits)
     }
+}
+
+/// A duration setting such as `90s` or `24h`: `default` when unset, and at
+/// least `min`.
+fn duration_setting(
+    setting: &str,
+    text: Option<&str>,
+    default: Duration,
+    min: Duration,
+) -> Result<Duration> {
+    let Some(t) = text else {
+        return Ok(default);
+    };
+    let d = humantime::parse_duration(t).with_context(|| {
+        format!("{setting} = {t:?} is not a duration such as \"90s\" or \"24h\"")
+    })?;
+    if d < min {
+        bail!(
+            "{setting} = {t:?} is too short: use at least {}",
+            humantime::format_duration(min)
+        );
+    }
+    Ok(d)
 }
 
 /// A plugin name: 1–64 characters of lowercase ASCII letters, digits and
@@ -566,6 +729,7 @@ mod tests {
             cpu_ms: None,
             memory_mib: Some(300),
             timeout_ms: Some(1000),
+            concurrency: None,
         };
         let (limits, notes) = cfg.limits_for("p", &requested);
         assert_eq!(limits.cpu_ms, 500);

@@ -50,6 +50,13 @@ pub struct Metrics {
     pub reloads: Family<CallLabels, Counter>,
     pub operations: Family<OpLabels, Gauge>,
     pub api_requests: Family<RequestLabels, Counter>,
+    /// Calls running now, per plugin.
+    pub plugin_calls_in_flight: Family<PluginLabels, Gauge>,
+    /// Calls waiting for a concurrency slot or for guest memory, per plugin.
+    pub plugin_calls_waiting: Family<PluginLabels, Gauge>,
+    /// Guest memory (MiB) reserved by running calls, and the budget.
+    pub guest_memory_reserved_mib: Gauge,
+    pub guest_memory_budget_mib: Gauge,
 }
 
 impl Default for Metrics {
@@ -64,7 +71,7 @@ impl Metrics {
         let plugin_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "plugin_calls",
-            "Plugin calls by plugin and outcome (ok, plugin-error, cpu-limit, memory-limit, timeout, panic, trap, instantiate)",
+            "Plugin calls by plugin and outcome (ok, plugin-error, cpu-limit, memory-limit, timeout, stack-overflow, busy, output-limit, panic, trap, instantiate)",
             plugin_calls.clone(),
         );
         let plugin_call_seconds = Family::<PluginLabels, Histogram>::new_with_constructor(|| {
@@ -99,8 +106,36 @@ impl Metrics {
             "API requests by method, route and status",
             api_requests.clone(),
         );
+        let plugin_calls_in_flight = Family::<PluginLabels, Gauge>::default();
+        registry.register(
+            "plugin_calls_in_flight",
+            "Plugin calls running now",
+            plugin_calls_in_flight.clone(),
+        );
+        let plugin_calls_waiting = Family::<PluginLabels, Gauge>::default();
+        registry.register(
+            "plugin_calls_waiting",
+            "Plugin calls waiting for a concurrency slot or for guest memory",
+            plugin_calls_waiting.clone(),
+        );
+        let guest_memory_reserved_mib = Gauge::default();
+        registry.register(
+            "guest_memory_reserved_mib",
+            "Guest memory reserved by running plugin calls (each reserves its memory cap), MiB",
+            guest_memory_reserved_mib.clone(),
+        );
+        let guest_memory_budget_mib = Gauge::default();
+        registry.register(
+            "guest_memory_budget_mib",
+            "Guest memory all plugin calls running at once may reserve ([limits] guest_memory_mib), MiB",
+            guest_memory_budget_mib.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            plugin_calls_in_flight,
+            plugin_calls_waiting,
+            guest_memory_reserved_mib,
+            guest_memory_budget_mib,
             plugin_calls,
             plugin_call_seconds,
             limit_hits,

@@ -5,6 +5,7 @@
 pub mod azure;
 pub mod daemon;
 pub mod kube;
+pub mod pss;
 
 use drover::config::{Config, Overrides};
 use drover::plugins::Registry;
@@ -19,9 +20,21 @@ use std::time::{Duration, Instant};
 
 pub const ADVERSARY_LIMITS: &str = "[limits]\ncpu_ms = 500\nmemory_mib = 32\ntimeout_ms = 2000\n";
 
+/// What the adversary says of itself; its manifest must say the same.
+pub const ADVERSARY_DESCRIPTION: &str = "Misbehaves on request, for Drover's test suite";
+
 pub fn adversary_manifest(version: &str) -> String {
     format!(
-        "name = \"adversary\"\nversion = \"{version}\"\ndescription = \"test\"\n{ADVERSARY_LIMITS}"
+        "name = \"adversary\"\nversion = \"{version}\"\ndescription = \"{ADVERSARY_DESCRIPTION}\"\n{ADVERSARY_LIMITS}"
+    )
+}
+
+/// The adversary's manifest (version 1.0.0) asking for `limits` (TOML lines
+/// under `[limits]`) instead of the usual ones.
+pub fn adversary_with_limits(limits: &str) -> String {
+    format!(
+        "name = \"adversary\"\nversion = \"1.0.0\"\ndescription = \"{ADVERSARY_DESCRIPTION}\"\n\
+         [limits]\n{limits}"
     )
 }
 
@@ -70,13 +83,7 @@ impl Env {
     pub fn registry(&self) -> Arc<Registry> {
         let store = self.store();
         let runtime = Runtime::new(
-            RuntimeOptions {
-                cache_dir: Some(self.config.data_dir.join("cache")),
-                max_limits: self.config.max_limits,
-                pooling: true,
-                metrics: drover::metrics::Metrics::new(),
-                azure: None,
-            },
+            RuntimeOptions::from_config(&self.config, drover::metrics::Metrics::new()),
             store.clone(),
             drover::host_api::link,
         )

@@ -5,9 +5,10 @@ use super::{ClientArgs, Output};
 use crate::api::PluginList;
 use crate::config::{Config, Overrides};
 use crate::plugins::PluginStatus;
-use crate::plugins::registry::{one_line, prepare_plugin};
+use crate::plugins::registry::{one_line, prepare_plugin, read_plugin_file};
 use crate::runtime::{Runtime, RuntimeOptions, WIT_PACKAGE};
 use crate::store::Store;
+use crate::text::escape_control;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -100,9 +101,11 @@ struct CheckReport {
 pub async fn check(args: CheckArgs) -> Result<ExitCode> {
     let report = check_file(&args).await;
     args.output.print(&report, || {
+        // Name, version and description come from the plugin: printed with
+        // control characters escaped.
         let field = |k: &str, v: &Option<String>| {
             if let Some(v) = v {
-                println!("{k:<12} {v}");
+                println!("{k:<12} {}", escape_control(v));
             }
         };
         field("file", &Some(report.file.clone()));
@@ -122,17 +125,20 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode> {
         }
         if let Some(l) = &report.limits {
             println!(
-                "{:<12} cpu {} ms, memory {} MiB, timeout {} ms",
-                "limits", l.cpu_ms, l.memory_mib, l.timeout_ms
+                "{:<12} cpu {} ms, memory {} MiB, timeout {} ms, {} calls at once",
+                "limits", l.cpu_ms, l.memory_mib, l.timeout_ms, l.concurrency
             );
         }
         field("sha256", &report.sha256);
         for n in &report.notes {
-            println!("note: {n}");
+            println!("note: {}", escape_control(n));
         }
         match &report.error {
             None => println!("ok: this daemon would load it"),
-            Some(e) => eprintln!("error: this daemon would not load it: {e}"),
+            Some(e) => eprintln!(
+                "error: this daemon would not load it: {}",
+                escape_control(e)
+            ),
         }
     })?;
     Ok(if report.ok {
@@ -165,18 +171,6 @@ async fn check_file(args: &CheckArgs) -> CheckReport {
 }
 
 async fn check_inner(args: &CheckArgs, report: &mut CheckReport) -> Result<()> {
-    let wasm = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let manifest_path = args
-        .manifest
-        .clone()
-        .unwrap_or_else(|| args.file.with_extension("toml"));
-    let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
-        format!(
-            "cannot read the manifest {}: pass --manifest FILE, or put it beside the .wasm",
-            manifest_path.display()
-        )
-    })?;
     let config = Config::load(
         args.config.as_deref(),
         &Overrides {
@@ -184,15 +178,43 @@ async fn check_inner(args: &CheckArgs, report: &mut CheckReport) -> Result<()> {
             ..Default::default()
         },
     )?;
+    // The same bounded, regular-files-only reads as the daemon's loader.
+    let files = &config.plugin_files;
+    let wasm = read_plugin_file(
+        &args.file,
+        files.max_component_bytes,
+        files,
+        "max_component_mib",
+    )
+    .await?
+    .with_context(|| format!("{} does not exist", args.file.display()))?;
+    let manifest_path = args
+        .manifest
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("toml"));
+    let manifest_bytes = read_plugin_file(
+        &manifest_path,
+        files.max_manifest_bytes,
+        files,
+        "max_manifest_kib",
+    )
+    .await?
+    .with_context(|| {
+        format!(
+            "there is no manifest {}: pass --manifest FILE, or put it beside the .wasm",
+            manifest_path.display()
+        )
+    })?;
+    let manifest_text = String::from_utf8(manifest_bytes)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", manifest_path.display()))?;
     // An in-memory database: `check` changes nothing on disk.
     let db = Store::open(std::path::Path::new(":memory:"))?;
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
-            azure: None,
             cache_dir: None,
-            max_limits: config.max_limits,
             pooling: false,
-            metrics: crate::metrics::Metrics::new(),
+            guest_threads: Some(1),
+            ..RuntimeOptions::from_config(&config, crate::metrics::Metrics::new())
         },
         db,
         crate::host_api::link,

@@ -1,7 +1,16 @@
 //! Plain-text tables for people; `-o json` is for scripts.
 
+use crate::text::escape_control;
+
 /// Left-aligned columns separated by two spaces; the last column is not padded.
+/// Cells often hold what a plugin, an agent or Azure said: control characters
+/// are escaped, so no cell can break the table or drive the terminal.
 pub fn render<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| escape_control(&cell).into_owned()))
+        .collect();
+    let rows = &rows;
     let mut widths = headers.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -39,5 +48,11 @@ mod tests {
     fn columns_align() {
         let t = super::render(["A", "BB"], &[["xyz".into(), "1".into()]]);
         assert_eq!(t, "A    BB\nxyz  1\n");
+    }
+
+    #[test]
+    fn cells_cannot_break_the_table_or_reach_the_terminal() {
+        let t = super::render(["A", "B"], &[["x\ny\x1b[2J".into(), "1".into()]]);
+        assert_eq!(t, "A              B\nx\\ny\\u{1b}[2J  1\n");
     }
 }

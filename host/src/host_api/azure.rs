@@ -3,7 +3,7 @@
 //! path), audited, and sent by [`crate::azure::Azure`], which attaches the
 //! credential's token. The plugin sees bodies and errors, never a secret.
 
-use super::record_audit;
+use super::{Reach, record_audit};
 use crate::azure::{AzureError, subscription_of};
 use crate::permissions::{Access, AzureAccess};
 use crate::runtime::HostState;
@@ -77,7 +77,15 @@ impl Host for HostState {
                 .map(|(status, body)| ArmResponse { status, body })
                 .map_err(WitError::from),
         };
-        record_audit(self, "azure", &request.method, &subject, &result, started);
+        record_audit(
+            self,
+            "azure",
+            &request.method,
+            &subject,
+            Reach::Act,
+            &result,
+            started,
+        );
         Ok(result)
     }
 
@@ -116,7 +124,15 @@ impl Host for HostState {
                 Err(e) => {
                     let result = Err(WitError::from(e));
                     let subject = format!("{credential}:{} paths", paths.len());
-                    record_audit(self, "azure", "LIST", &subject, &result, started);
+                    record_audit(
+                        self,
+                        "azure",
+                        "LIST",
+                        &subject,
+                        Reach::Act,
+                        &result,
+                        started,
+                    );
                     return Ok(result);
                 }
             }
@@ -132,7 +148,7 @@ impl Host for HostState {
                     .map_err(WitError::from),
             };
             let subject = format!("{credential}:{path}");
-            record_audit(self, "azure", "LIST", &subject, &items, started);
+            record_audit(self, "azure", "LIST", &subject, Reach::Act, &items, started);
             listings.push(Listing { path, items });
         }
         Ok(Ok(listings))
@@ -156,7 +172,15 @@ impl Host for HostState {
                 subscriptions: info.subscriptions,
             })
         })();
-        record_audit(self, "azure", "DESCRIBE", &name, &result, started);
+        record_audit(
+            self,
+            "azure",
+            "DESCRIBE",
+            &name,
+            Reach::Read,
+            &result,
+            started,
+        );
         Ok(result)
     }
 }

@@ -1,25 +1,16 @@
 //! `drover:plugin/log`: structured records into the daemon's `tracing` log,
-//! tagged with the plugin, bounded per call.
+//! tagged with the plugin, bounded per call. Control characters are escaped,
+//! so a plugin cannot forge log lines or reach the operator's terminal.
 
 use crate::runtime::HostState;
 use crate::runtime::bindings::import_manifests::drover::plugin::log::{Field, Host, Level};
+use crate::text::one_line;
 
 /// Longest message kept; the rest is cut.
 const MAX_MESSAGE: usize = 4096;
 /// Fields kept per record, and the longest field value.
 const MAX_FIELDS: usize = 32;
 const MAX_FIELD_VALUE: usize = 1024;
-
-fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
 
 impl Host for HostState {
     async fn log(
@@ -28,18 +19,27 @@ impl Host for HostState {
         message: String,
         fields: Vec<Field>,
     ) -> wasmtime::Result<()> {
-        if self.log_budget == 0 {
-            self.log_dropped += 1;
+        // Past the budget nothing is formatted: a flood costs a counter.
+        if !self.log.has_room() {
+            self.log.take(usize::MAX);
             return Ok(());
         }
-        self.log_budget -= 1;
-        let message = clip(&message, MAX_MESSAGE);
+        let message = one_line(&message, MAX_MESSAGE);
         let fields = fields
             .iter()
             .take(MAX_FIELDS)
-            .map(|f| format!("{}={}", clip(&f.key, 64), clip(&f.value, MAX_FIELD_VALUE)))
+            .map(|f| {
+                format!(
+                    "{}={}",
+                    one_line(&f.key, 64),
+                    one_line(&f.value, MAX_FIELD_VALUE)
+                )
+            })
             .collect::<Vec<_>>()
             .join(" ");
+        if !self.log.take(message.len() + fields.len()) {
+            return Ok(());
+        }
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, fields, "{message}"),

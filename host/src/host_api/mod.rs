@@ -7,9 +7,9 @@ pub mod azure;
 pub mod log;
 pub mod state;
 
-use crate::runtime::HostState;
 use crate::runtime::bindings::WitError;
 use crate::runtime::bindings::import_manifests::{self, drover::plugin::types};
+use crate::runtime::{HostState, Outcome};
 use crate::store::NewAudit;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -28,32 +28,35 @@ pub fn error_code(e: &WitError) -> &'static str {
     }
 }
 
-/// Run one host-interface call for a plugin and write it to the audit log:
-/// plugin, interface, subject, verb, whether it was allowed, the outcome
-/// and how long it took. `subject` must never carry a secret.
-pub fn audited<T>(
-    state: &HostState,
-    interface: &str,
-    verb: &str,
-    subject: &str,
-    call: impl FnOnce() -> Result<T, WitError>,
-) -> Result<T, WitError> {
-    let started = std::time::Instant::now();
-    let result = call();
-    record_audit(state, interface, verb, subject, &result, started);
-    result
-}
-
-/// Write one finished host call to the audit log (for async calls, where
-/// [`audited`] cannot wrap the work).
+/// Audit one host-interface call a plugin made: plugin, interface,
+/// subject, verb, whether it was allowed, the outcome and how long it took.
+/// A call that changes or reaches something gets a row of its own (up to
+/// [`crate::runtime::AUDIT_ROWS_PER_CALL`] per plugin call, then it is counted); a read
+/// (`Reach::Read`) is counted, and each plugin call writes one row per
+/// interface and verb of reads when it ends, so reads cannot flood the audit
+/// log. `subject` must never carry a secret.
 pub fn record_audit<T>(
-    state: &HostState,
-    interface: &str,
+    state: &mut HostState,
+    interface: &'static str,
     verb: &str,
     subject: &str,
+    reach: Reach,
     result: &Result<T, WitError>,
     started: std::time::Instant,
 ) {
+    let duration_us = started.elapsed().as_micros() as u64;
+    let outcome = match result {
+        Ok(_) => Outcome::Ok,
+        Err(WitError::Denied(_)) => Outcome::Denied,
+        Err(_) => Outcome::Failed,
+    };
+    if reach == Reach::Read || !state.audit.take_row() {
+        let overflow = reach != Reach::Read;
+        state
+            .audit
+            .count(interface, verb, subject, outcome, overflow, duration_us);
+        return;
+    }
     let status = match result {
         Ok(_) => "ok",
         Err(e) => error_code(e),
@@ -64,13 +67,22 @@ pub fn record_audit<T>(
         action: interface,
         subject,
         verb,
-        allowed: !matches!(result, Err(WitError::Denied(_))),
+        allowed: outcome != Outcome::Denied,
         status,
-        duration_us: started.elapsed().as_micros() as u64,
+        duration_us,
     };
     if let Err(e) = state.db.audit_record(&entry) {
         tracing::error!(plugin = &*state.plugin, "cannot write the audit log: {e:#}");
     }
+}
+
+/// What a host call does, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Reads the plugin's own data: counted, one row per plugin call.
+    Read,
+    /// Changes something, or reaches beyond the daemon: a row of its own.
+    Act,
 }
 
 /// Add every host interface to `linker`.

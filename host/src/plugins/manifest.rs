@@ -23,7 +23,7 @@ pub struct Manifest {
 impl Manifest {
     /// Parse and validate a manifest's text.
     pub fn parse(text: &str) -> Result<Manifest> {
-        let manifest: Manifest = toml::from_str(text).context("manifest is not valid")?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         validate_plugin_name(&manifest.name).context("manifest `name`")?;
         semver::Version::parse(&manifest.version).with_context(|| {
             format!(
@@ -35,6 +35,7 @@ impl Manifest {
             ("cpu_ms", manifest.limits.cpu_ms),
             ("memory_mib", manifest.limits.memory_mib),
             ("timeout_ms", manifest.limits.timeout_ms),
+            ("concurrency", manifest.limits.concurrency),
         ] {
             if value == Some(0) {
                 bail!("manifest [limits] {field} must be greater than 0");
@@ -42,6 +43,39 @@ impl Manifest {
         }
         Ok(manifest)
     }
+}
+
+/// A manifest that does not parse, said without quoting the file: it may be
+/// anything (a symlink to someone else's file, a secret), and the reason
+/// ends up in `plugin ls`, the API and the log.
+fn syntax_error(text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let position = e.span().map(|span| {
+        let before = &text[..crate::text::floor_char_boundary(text, span.start)];
+        let line = before.matches('\n').count() + 1;
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.len() - start + 1;
+        // Name the key when the line is `key = …` with a plain key: that
+        // much helps and cannot quote anything but a TOML identifier.
+        let key = text[start..]
+            .lines()
+            .next()
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim())
+            .filter(|k| {
+                !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
+            .map(|k| format!(" (key `{k}`)"))
+            .unwrap_or_default();
+        format!(" at line {line}, column {column}{key}")
+    });
+    anyhow::anyhow!(
+        "manifest is not valid{}: {}",
+        position.unwrap_or_default(),
+        crate::text::one_line(e.message().trim(), 300)
+    )
 }
 
 #[cfg(test)]
@@ -94,11 +128,22 @@ mod tests {
                 "name = \"p\"\nversion = \"1.0.0\"\n[limits]\ncpu_ms = -1",
                 "cpu_ms",
             ),
-            ("this is not toml", "not valid"),
+            ("this is not toml", "not valid at line 1, column 6"),
         ];
         for (text, expected) in cases {
             let err = format!("{:#}", Manifest::parse(text).unwrap_err());
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_syntax_error_never_quotes_the_file() {
+        let secret = "root:x:0:0:root:/root:/bin/bash\nsecret-line = ";
+        let err = format!("{:#}", Manifest::parse(secret).unwrap_err());
+        assert!(err.contains("line 1"), "{err}");
+        assert!(
+            !err.contains("root:x") && !err.contains("/bin/bash"),
+            "{err}"
+        );
     }
 }

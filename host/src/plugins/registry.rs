@@ -7,11 +7,12 @@
 //! one ends. A failed load leaves the serving version in place and records
 //! why.
 
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, PluginFileLimits};
 use crate::permissions::Policy;
 use crate::plugins::Manifest;
 use crate::runtime::{Capability, Prepared, Runtime};
 use crate::store::{PluginRow, Store, now_ms};
+use crate::text::one_line as one_line_text;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -130,10 +131,19 @@ pub async fn prepare_plugin(
         bail!(
             "the component says it is {} {} but its manifest says {} {}: rebuild the plugin or \
              fix the manifest so they match",
-            info.name,
-            info.version,
+            one_line_text(&info.name, 64),
+            one_line_text(&info.version, 64),
             manifest.name,
             manifest.version
+        );
+    }
+    if info.description != manifest.description {
+        bail!(
+            "the component describes itself as {:?} but its manifest says {:?}: operators see the \
+             description in `drover plugin ls`, so make the two the same (the SDK's \
+             plugin_info!() reads it from Cargo.toml)",
+            one_line_text(&info.description, 256),
+            one_line_text(&manifest.description, 256),
         );
     }
     Ok(LoadedPlugin {
@@ -146,6 +156,104 @@ pub async fn prepare_plugin(
         limit_notes,
         source_hash,
     })
+}
+
+/// Read one file of the plugin directory, treating it as hostile: only a
+/// regular file is read (a symlink is followed, and must lead to a regular
+/// file), it is opened non-blocking so nothing can make the read wait on a
+/// writer, it may be at most `max` bytes, and the read must finish within
+/// the configured deadline. `Ok(None)` when the file does not exist. Errors
+/// name the file and the rule it broke, never its contents.
+pub async fn read_plugin_file(
+    path: &Path,
+    max: u64,
+    limits: &PluginFileLimits,
+    setting: &'static str,
+) -> Result<Option<Vec<u8>>> {
+    let owned = path.to_path_buf();
+    let task = tokio::task::spawn_blocking(move || read_bounded(&owned, max, setting));
+    match tokio::time::timeout(limits.read_timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => bail!("reading {} failed: {e}", path.display()),
+        Err(_) => bail!(
+            "reading {} took longer than {} and was given up ([plugin_files] read_timeout): is it \
+             on a file system that stopped answering?",
+            path.display(),
+            humantime::format_duration(limits.read_timeout)
+        ),
+    }
+}
+
+fn read_bounded(path: &Path, max: u64, setting: &str) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let kind_of = |meta: &std::fs::Metadata| {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a named pipe (FIFO)"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        }
+    };
+    let not_regular = |meta: &std::fs::Metadata| {
+        anyhow!(
+            "{} is {}: only regular files (or symlinks to regular files) are loaded as plugins",
+            path.display(),
+            kind_of(meta)
+        )
+    };
+    let too_big = |size: u64| {
+        anyhow!(
+            "{} is {size} bytes, over the limit of {max} bytes: if it is meant to be this big, \
+             raise [plugin_files] {setting} in the daemon's config",
+            path.display()
+        )
+    };
+    // Follows a symlink, as the open below does.
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    // What was opened may not be what was looked at a moment ago.
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(Some(bytes))
 }
 
 /// Identity of a plugin's files: an unchanged pair is not reloaded.
@@ -232,19 +340,30 @@ impl Registry {
         crate::config::validate_plugin_name(name).context("the file name is the plugin name")?;
         let wasm_path = self.dir.join(format!("{name}.wasm"));
         let manifest_path = self.dir.join(format!("{name}.toml"));
-        let wasm = tokio::fs::read(&wasm_path)
-            .await
-            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
-        let manifest_text = match tokio::fs::read_to_string(&manifest_path).await {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+        let files = &self.config.plugin_files;
+        let wasm = read_plugin_file(
+            &wasm_path,
+            files.max_component_bytes,
+            files,
+            "max_component_mib",
+        )
+        .await?
+        .with_context(|| format!("{} is gone", wasm_path.display()))?;
+        let Some(manifest_bytes) = read_plugin_file(
+            &manifest_path,
+            files.max_manifest_bytes,
+            files,
+            "max_manifest_kib",
+        )
+        .await?
+        else {
+            bail!(
                 "no manifest: put {name}.toml (name, version, description, permissions, limits) \
                  beside {name}.wasm"
-            ),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", manifest_path.display()));
-            }
+            );
         };
+        let manifest_text = String::from_utf8(manifest_bytes)
+            .map_err(|_| anyhow!("{} is not UTF-8 text", manifest_path.display()))?;
         if let Some(current) = self.get(name)
             && source_hash(&wasm, &manifest_text) == current.source_hash
         {

@@ -28,6 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -44,6 +47,14 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// Log records one call may write through the `log` interface before the
 /// rest are counted and dropped.
 pub const LOG_RECORDS_PER_CALL: u32 = 1_000;
+/// Bytes of `log` records (message and fields) one call may write.
+pub const LOG_BYTES_PER_CALL: usize = 256 * 1024;
+/// The longest error message a plugin may return; longer ones are cut with
+/// a marker.
+pub const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// The host's limit on the native stack wasm code may use.
+const MAX_WASM_STACK: usize = 512 * 1024;
 
 /// Instances that may run at once (the pooling allocator's slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 128;
@@ -65,6 +76,16 @@ impl Capability {
         match self {
             Capability::ImportManifests => "import-manifests",
             Capability::AksDiscovery => "aks-discovery",
+        }
+    }
+
+    /// The largest result a call of this world may return unless the
+    /// operator says otherwise (`[limits.result_kib]`), in KiB: an import
+    /// is a handful of objects; a discovery may list thousands of clusters.
+    pub fn default_result_kib(self) -> u64 {
+        match self {
+            Capability::ImportManifests => 1024,
+            Capability::AksDiscovery => 64 * 1024,
         }
     }
 
@@ -119,10 +140,185 @@ pub struct HostState {
     pub azure: Option<Arc<crate::azure::Azure>>,
     /// The plugin's effective permissions.
     pub policy: Arc<Policy>,
-    /// `log` records this call may still write.
-    pub log_budget: u32,
-    /// `log` records dropped over the budget.
-    pub log_dropped: u64,
+    /// What this call may still write through `log`.
+    pub log: LogBudget,
+    /// Host calls this call made that are audited when it ends, as counts.
+    pub audit: AuditTally,
+}
+
+/// Audit rows one call may write one by one; further audited host calls
+/// are counted into one summary row per interface and verb.
+pub const AUDIT_ROWS_PER_CALL: u32 = 256;
+
+/// The host calls of one call that are audited as counts rather than one row
+/// each: reads (one row per interface and verb, whatever their number), and
+/// anything past [`AUDIT_ROWS_PER_CALL`]. Written when the call ends, so a
+/// plugin cannot flood the audit log however many calls it makes.
+#[derive(Debug)]
+pub struct AuditTally {
+    rows_left: u32,
+    counts: std::collections::BTreeMap<(&'static str, String), Tally>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    calls: u64,
+    denied: u64,
+    failed: u64,
+    /// Distinct subjects (keys, paths), counted up to a bound.
+    subjects: std::collections::HashSet<u64>,
+    /// Calls past the per-call row limit (not reads).
+    overflow: bool,
+    duration_us: u64,
+}
+
+/// Distinct subjects counted per tally; more are reported as "at least".
+const TALLY_SUBJECTS: usize = 10_000;
+
+impl Default for AuditTally {
+    fn default() -> Self {
+        AuditTally {
+            rows_left: AUDIT_ROWS_PER_CALL,
+            counts: Default::default(),
+        }
+    }
+}
+
+/// How a host call's outcome counts in a tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Denied,
+    Failed,
+}
+
+impl AuditTally {
+    /// Take one of the call's individual audit rows; false once they are
+    /// used up (count the call with [`AuditTally::count`] then).
+    pub fn take_row(&mut self) -> bool {
+        if self.rows_left == 0 {
+            return false;
+        }
+        self.rows_left -= 1;
+        true
+    }
+
+    /// Count one host call into its interface's and verb's summary row.
+    /// `overflow` marks a call that would have had a row of its own.
+    pub fn count(
+        &mut self,
+        interface: &'static str,
+        verb: &str,
+        subject: &str,
+        outcome: Outcome,
+        overflow: bool,
+        duration_us: u64,
+    ) {
+        let t = self
+            .counts
+            .entry((interface, verb.to_string()))
+            .or_default();
+        t.calls += 1;
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Denied => t.denied += 1,
+            Outcome::Failed => t.failed += 1,
+        }
+        t.overflow |= overflow;
+        t.duration_us = t.duration_us.saturating_add(duration_us);
+        if t.subjects.len() < TALLY_SUBJECTS {
+            let mut h = std::hash::DefaultHasher::new();
+            subject.hash(&mut h);
+            t.subjects.insert(h.finish());
+        }
+    }
+
+    /// One row per interface and verb counted, written when the call ends.
+    fn flush(&mut self, db: &Store, plugin: &str) {
+        for ((interface, verb), t) in std::mem::take(&mut self.counts) {
+            let distinct = if t.subjects.len() >= TALLY_SUBJECTS {
+                format!("at least {TALLY_SUBJECTS}")
+            } else {
+                t.subjects.len().to_string()
+            };
+            let subject = if t.overflow {
+                format!(
+                    "{} calls past the per-call limit of {AUDIT_ROWS_PER_CALL} audit rows, on \
+                     {distinct} distinct subjects",
+                    t.calls
+                )
+            } else {
+                format!("{} calls on {distinct} distinct subjects", t.calls)
+            };
+            let status = match (t.denied, t.failed) {
+                (0, 0) => "ok".to_string(),
+                (d, f) => format!("{d} denied, {f} failed"),
+            };
+            let entry = crate::store::NewAudit {
+                actor_kind: "plugin",
+                actor: plugin,
+                action: interface,
+                subject: &subject,
+                verb: &verb,
+                allowed: t.denied == 0,
+                status: &status,
+                duration_us: t.duration_us,
+            };
+            if let Err(e) = db.audit_record(&entry) {
+                tracing::error!(plugin, "cannot write the audit log: {e:#}");
+            }
+        }
+    }
+}
+
+/// The `log` records one call may still write, and what was dropped.
+#[derive(Debug)]
+pub struct LogBudget {
+    records_left: u32,
+    bytes_left: usize,
+    dropped: u64,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            records_left: LOG_RECORDS_PER_CALL,
+            bytes_left: LOG_BYTES_PER_CALL,
+            dropped: 0,
+        }
+    }
+}
+
+impl LogBudget {
+    /// Take room for one record of `bytes`; false (and counted as dropped)
+    /// when the call is over its record or byte budget.
+    pub fn take(&mut self, bytes: usize) -> bool {
+        if self.records_left == 0 || bytes > self.bytes_left {
+            self.dropped += 1;
+            return false;
+        }
+        self.records_left -= 1;
+        self.bytes_left -= bytes;
+        true
+    }
+
+    /// Whether any record may still be written.
+    pub fn has_room(&self) -> bool {
+        self.records_left > 0 && self.bytes_left > 0
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+impl Drop for HostState {
+    /// However the call ended (even abandoned mid-way), what it counted is
+    /// audited.
+    fn drop(&mut self) {
+        let plugin = self.plugin.clone();
+        self.audit.flush(&self.db, &plugin);
+    }
 }
 
 impl WasiView for HostState {
@@ -134,13 +330,21 @@ impl WasiView for HostState {
     }
 }
 
-/// Memory cap and CPU deadline for one call, recording which one was hit.
+/// Memory cap, CPU deadline and wall clock for one call, recording which
+/// one was hit.
 struct CallLimits {
     memory_cap: usize,
     memory_hit: Option<usize>,
     cpu_ticks_max: u64,
     cpu_ticks_used: u64,
     cpu_hit: bool,
+    /// Checked at every tick too, so a call stopped for its wall clock is
+    /// stopped on time even when its task waits for a thread.
+    wall_deadline: std::time::Instant,
+    wall_hit: bool,
+    /// Set at the first tick: the call is CPU-bound and belongs on the
+    /// guest threads.
+    on_cpu: Arc<AtomicBool>,
 }
 
 impl wasmtime::ResourceLimiter for CallLimits {
@@ -191,6 +395,24 @@ pub enum CallError {
          was stopped; raise `timeout_ms` if it needs more"
     )]
     Timeout { plugin: String, limit_ms: u64 },
+    #[error(
+        "plugin {plugin:?} overflowed its stack ({message}) and was stopped: runaway recursion? \
+         A Rust guest's own stack is fixed when it is built (1 MiB unless linked with `-C \
+         link-arg=-zstack-size=BYTES`)"
+    )]
+    StackOverflow { plugin: String, message: String },
+    #[error("plugin {plugin:?} is busy: {message}")]
+    Busy { plugin: String, message: String },
+    #[error(
+        "plugin {plugin:?} returned a result of more than {limit_kib} KiB, the limit for world \
+         {world}, and it was discarded; raise [limits.result_kib] {world} in the daemon's config \
+         if results this large are expected"
+    )]
+    OutputTooLarge {
+        plugin: String,
+        world: &'static str,
+        limit_kib: u64,
+    },
     #[error("plugin {plugin:?} panicked: {message}")]
     Panic { plugin: String, message: String },
     #[error("plugin {plugin:?} trapped: {message}")]
@@ -211,6 +433,9 @@ impl CallError {
             CallError::Cpu { .. } => "cpu-limit",
             CallError::Memory { .. } => "memory-limit",
             CallError::Timeout { .. } => "timeout",
+            CallError::StackOverflow { .. } => "stack-overflow",
+            CallError::Busy { .. } => "busy",
+            CallError::OutputTooLarge { .. } => "output-limit",
             CallError::Panic { .. } => "panic",
             CallError::Trap { .. } => "trap",
             CallError::Instantiate { .. } => "instantiate",
@@ -259,6 +484,16 @@ pub struct Prepared {
     pub pre: WorldPre,
     pub limits: Limits,
     pub policy: Arc<Policy>,
+    /// One permit per call that may run at once (`limits.concurrency`).
+    slots: Arc<Semaphore>,
+    /// This plugin's gauges of calls in flight and waiting.
+    gauges: Arc<CallGauges>,
+}
+
+/// A plugin's gauges in `/metrics`, looked up once per loaded version.
+struct CallGauges {
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+    waiting: prometheus_client::metrics::gauge::Gauge,
 }
 
 pub struct RuntimeOptions {
@@ -272,6 +507,31 @@ pub struct RuntimeOptions {
     pub metrics: Metrics,
     /// Azure access for the `azure` host interface.
     pub azure: Option<Arc<crate::azure::Azure>>,
+    /// Memory (MiB) the calls running at once may reserve between them:
+    /// each reserves its plugin's `memory_mib` while it runs.
+    pub guest_memory_mib: u64,
+    /// The largest result per world, in KiB (`[limits.result_kib]`); worlds
+    /// not named keep their default.
+    pub result_kib: std::collections::BTreeMap<String, u64>,
+    /// Threads that run guest code; default: one per CPU.
+    pub guest_threads: Option<usize>,
+}
+
+impl RuntimeOptions {
+    /// Options for a daemon with `config`: its maxima, memory budget and
+    /// result limits.
+    pub fn from_config(config: &crate::config::Config, metrics: Metrics) -> RuntimeOptions {
+        RuntimeOptions {
+            cache_dir: Some(config.data_dir.join("cache")),
+            max_limits: config.max_limits,
+            pooling: true,
+            metrics,
+            azure: None,
+            guest_memory_mib: config.guest_memory_mib,
+            result_kib: config.result_kib.clone(),
+            guest_threads: None,
+        }
+    }
 }
 
 pub struct Runtime {
@@ -283,6 +543,12 @@ pub struct Runtime {
     pooling: bool,
     metrics: Metrics,
     azure: Option<Arc<crate::azure::Azure>>,
+    /// Guest memory (MiB) not reserved by running calls.
+    memory: Arc<Semaphore>,
+    guest_memory_mib: u64,
+    /// Largest result per world, in bytes.
+    result_limits: std::collections::HashMap<Capability, usize>,
+    pool: GuestPool,
     _ticker: EpochTicker,
 }
 
@@ -301,7 +567,36 @@ impl Runtime {
             create_private_dir(dir)?;
         }
         let fingerprint = engine_fingerprint(&engine);
+        let mut result_limits = std::collections::HashMap::new();
+        for c in Capability::ALL {
+            result_limits.insert(*c, c.default_result_kib() as usize * 1024);
+        }
+        for (world, kib) in &options.result_kib {
+            let Some(c) = Capability::ALL.iter().find(|c| c.world() == world) else {
+                bail!(
+                    "[limits.result_kib] names {world:?}, which is not a world of this daemon; \
+                     known worlds: {}",
+                    Capability::ALL
+                        .iter()
+                        .map(|c| c.world())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            result_limits.insert(
+                *c,
+                usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX),
+            );
+        }
+        let permits = usize::try_from(options.guest_memory_mib)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        options
+            .metrics
+            .guest_memory_budget_mib
+            .set(options.guest_memory_mib as i64);
         let ticker = EpochTicker::start(engine.clone())?;
+        let pool = GuestPool::start(options.guest_threads)?;
         Ok(Runtime {
             engine,
             linker,
@@ -311,6 +606,10 @@ impl Runtime {
             pooling,
             metrics: options.metrics,
             azure: options.azure,
+            memory: Arc::new(Semaphore::new(permits)),
+            guest_memory_mib: options.guest_memory_mib,
+            result_limits,
+            pool,
             _ticker: ticker,
         })
     }
@@ -484,26 +783,69 @@ impl Runtime {
                     .map_err(|e| anyhow!("does not match world aks-discovery: {e}"))?,
             ),
         };
+        let label = crate::metrics::PluginLabels {
+            plugin: name.to_string(),
+        };
+        let gauges = Arc::new(CallGauges {
+            in_flight: self
+                .metrics
+                .plugin_calls_in_flight
+                .get_or_create(&label)
+                .clone(),
+            waiting: self
+                .metrics
+                .plugin_calls_waiting
+                .get_or_create(&label)
+                .clone(),
+        });
         Ok(Prepared {
             name: name.into(),
             capability,
             pre,
+            gauges,
+            slots: Arc::new(Semaphore::new(
+                usize::try_from(limits.concurrency)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, Semaphore::MAX_PERMITS),
+            )),
             limits,
             policy,
         })
     }
 
-    /// Run `f` on a fresh instance of `plugin` under its limits.
-    pub async fn invoke<R>(
-        &self,
-        plugin: &Prepared,
-        f: impl for<'a> FnOnce(
-            &'a mut wasmtime::Store<HostState>,
-            &'a WorldInstance,
-        ) -> CallFuture<'a, R>,
-    ) -> Result<R, CallError> {
+    /// Run `f` on a fresh instance of `plugin` under its limits, on the
+    /// guest threads (apart from the API's). The call first waits, up to its
+    /// wall-clock timeout, for one of the plugin's concurrency slots and for
+    /// its memory cap to fit in the daemon's guest memory budget; then it
+    /// fails as busy. Its result must fit its world's result limit.
+    pub async fn invoke<R, F>(self: &Arc<Self>, plugin: &Prepared, f: F) -> Result<R, CallError>
+    where
+        R: CallResult + Send + 'static,
+        F: for<'a> FnOnce(
+                &'a mut wasmtime::Store<HostState>,
+                &'a WorldInstance,
+            ) -> CallFuture<'a, R>
+            + Send
+            + 'static,
+    {
         let started = std::time::Instant::now();
-        let result = self.invoke_inner(plugin, f).await;
+        let result = match self.admit(plugin).await {
+            Err(e) => Err(e),
+            Ok(admission) => {
+                // The wall clock runs from admission.
+                let deadline =
+                    std::time::Instant::now() + Duration::from_millis(plugin.limits.timeout_ms);
+                let moved = Arc::new(AtomicBool::new(false));
+                let runtime = self.clone();
+                let prepared = plugin.clone();
+                let on_cpu = moved.clone();
+                let call = async move {
+                    let _admission = admission;
+                    runtime.invoke_inner(&prepared, deadline, on_cpu, f).await
+                };
+                self.run_call(Box::pin(call), &moved, plugin).await
+            }
+        };
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind(),
@@ -513,9 +855,128 @@ impl Runtime {
         result
     }
 
-    async fn invoke_inner<R>(
+    /// Run a call where it costs least: on the caller's task while it is
+    /// quick (most calls are over in microseconds, and a hand-over to another
+    /// thread costs more than that), and on the guest threads from the moment
+    /// it has used a whole epoch tick of CPU (`moved` is set by the deadline
+    /// callback), so CPU-bound guests never hold the API's threads for longer
+    /// than one tick.
+    async fn run_call<R: Send + 'static>(
+        &self,
+        mut call: std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, CallError>> + Send>>,
+        moved: &AtomicBool,
+        plugin: &Prepared,
+    ) -> Result<R, CallError> {
+        let inline = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+            std::task::Poll::Ready(result) => std::task::Poll::Ready(Some(result)),
+            std::task::Poll::Pending if moved.load(Ordering::Acquire) => {
+                std::task::Poll::Ready(None)
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        })
+        .await;
+        if let Some(result) = inline {
+            return result;
+        }
+        // The call's log lines belong to the caller: its span and its
+        // subscriber go with it onto the guest threads.
+        let call = call.in_current_span().with_current_subscriber();
+        match AbortOnDrop(self.pool.spawn(call)).join().await {
+            Ok(result) => result,
+            Err(e) => Err(CallError::Trap {
+                plugin: plugin.name.to_string(),
+                message: format!("the call's task ended abnormally: {e}"),
+            }),
+        }
+    }
+
+    /// Wait for a concurrency slot of `plugin` and for its memory cap to fit
+    /// the guest memory budget, at most the call's wall-clock timeout.
+    async fn admit(&self, plugin: &Prepared) -> Result<Admission, CallError> {
+        let mib =
+            u32::try_from(plugin.limits.memory_mib.min(self.guest_memory_mib)).unwrap_or(u32::MAX);
+        // Most calls find room at once: no timer, no gauge for waiting.
+        let slot = match plugin.slots.clone().try_acquire_owned() {
+            Ok(slot) => match self.memory.clone().try_acquire_many_owned(mib) {
+                Ok(memory) => return Ok(self.admitted(plugin, slot, memory, mib)),
+                Err(_) => Some(slot),
+            },
+            Err(_) => None,
+        };
+        let wait = Duration::from_millis(plugin.limits.timeout_ms);
+        let deadline = tokio::time::Instant::now() + wait;
+        let waiting = plugin.gauges.waiting.clone();
+        waiting.inc();
+        let _waiting = Defer(Some(move || {
+            waiting.dec();
+        }));
+        let busy = |message: String| CallError::Busy {
+            plugin: plugin.name.to_string(),
+            message,
+        };
+        let slot = match slot {
+            Some(slot) => slot,
+            None => match tokio::time::timeout_at(deadline, plugin.slots.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) | Err(_) => {
+                    return Err(busy(format!(
+                        "{} of its calls are already running, its concurrency limit, and this \
+                         call waited {} for one to finish; try again, or raise `concurrency` in \
+                         its manifest or [plugins.{}.limits]",
+                        plugin.limits.concurrency,
+                        humantime::format_duration(wait),
+                        plugin.name
+                    )));
+                }
+            },
+        };
+        let memory = match tokio::time::timeout_at(
+            deadline,
+            self.memory.clone().acquire_many_owned(mib),
+        )
+        .await
+        {
+            Ok(Ok(memory)) => memory,
+            Ok(Err(_)) | Err(_) => {
+                return Err(busy(format!(
+                    "the daemon's guest memory budget of {} MiB is reserved by other calls, and \
+                     this call, which may use {mib} MiB, waited {} for room; try again, or raise \
+                     [limits] guest_memory_mib in the daemon's config",
+                    self.guest_memory_mib,
+                    humantime::format_duration(wait),
+                )));
+            }
+        };
+        Ok(self.admitted(plugin, slot, memory, mib))
+    }
+
+    fn admitted(
         &self,
         plugin: &Prepared,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        memory: tokio::sync::OwnedSemaphorePermit,
+        mib: u32,
+    ) -> Admission {
+        plugin.gauges.in_flight.inc();
+        self.metrics
+            .guest_memory_reserved_mib
+            .inc_by(i64::from(mib));
+        Admission {
+            _slot: slot,
+            _memory: memory,
+            in_flight: plugin.gauges.in_flight.clone(),
+            reserved: self.metrics.guest_memory_reserved_mib.clone(),
+            mib,
+        }
+    }
+
+    async fn invoke_inner<R: CallResult>(
+        &self,
+        plugin: &Prepared,
+        deadline: std::time::Instant,
+        on_cpu: Arc<AtomicBool>,
         f: impl for<'a> FnOnce(
             &'a mut wasmtime::Store<HostState>,
             &'a WorldInstance,
@@ -540,20 +1001,23 @@ impl Runtime {
                 cpu_ticks_max: limits.cpu_ms.div_ceil(TICK.as_millis() as u64).max(1),
                 cpu_ticks_used: 0,
                 cpu_hit: false,
+                wall_deadline: deadline,
+                wall_hit: false,
+                on_cpu,
             },
             plugin: name.clone(),
             db: self.db.clone(),
             azure: self.azure.clone(),
             policy: plugin.policy.clone(),
-            log_budget: LOG_RECORDS_PER_CALL,
-            log_dropped: 0,
+            log: LogBudget::default(),
+            audit: AuditTally::default(),
         };
         let mut store = wasmtime::Store::new(&self.engine, data);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         // Called once per tick while guest code runs: count the tick, trap
-        // past the deadline, otherwise yield so the wall-clock timeout (and
-        // the rest of the daemon) gets a turn.
+        // past the CPU deadline or the wall clock, otherwise yield so the
+        // wall-clock timeout (and other calls) get a turn.
         store.epoch_deadline_callback(|mut ctx| {
             let l = &mut ctx.data_mut().limits;
             l.cpu_ticks_used += 1;
@@ -561,11 +1025,16 @@ impl Runtime {
                 l.cpu_hit = true;
                 return Err(wasmtime::Error::msg("CPU deadline reached"));
             }
+            if std::time::Instant::now() >= l.wall_deadline {
+                l.wall_hit = true;
+                return Err(wasmtime::Error::msg("wall-clock timeout reached"));
+            }
+            l.on_cpu.store(true, Ordering::Release);
             Ok(UpdateDeadline::Yield(1))
         });
 
         let pre = plugin.pre.clone();
-        let outcome = tokio::time::timeout(Duration::from_millis(limits.timeout_ms), async {
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
             let instance = match &pre {
                 WorldPre::ImportManifests(pre) => pre
                     .instantiate_async(&mut store)
@@ -585,20 +1054,24 @@ impl Runtime {
         stdout.finish();
         stderr.finish();
         let state = store.data();
-        if state.log_dropped > 0 {
+        if state.log.dropped() > 0 {
             tracing::warn!(
                 target: "plugin",
                 plugin = &*name,
-                dropped = state.log_dropped,
-                "plugin wrote more than {LOG_RECORDS_PER_CALL} log records in one call; the rest were dropped"
+                dropped = state.log.dropped(),
+                "plugin went over its per-call log limit ({LOG_RECORDS_PER_CALL} records, \
+                 {} KiB); the records past it were dropped",
+                LOG_BYTES_PER_CALL / 1024
             );
         }
         let plugin_name = name.to_string();
+        let timed_out = || CallError::Timeout {
+            plugin: plugin_name.clone(),
+            limit_ms: limits.timeout_ms,
+        };
         match outcome {
-            Err(_elapsed) => Err(CallError::Timeout {
-                plugin: plugin_name,
-                limit_ms: limits.timeout_ms,
-            }),
+            Err(_elapsed) => Err(timed_out()),
+            Ok(Err(_)) | Ok(Ok(Err(_))) if state.limits.wall_hit => Err(timed_out()),
             Ok(Err(e)) => {
                 let message = root_message(&e);
                 if state.limits.memory_hit.is_some() || state.limits.cpu_hit {
@@ -616,7 +1089,21 @@ impl Runtime {
                     })
                 }
             }
-            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Ok(value))) => {
+                let limit = self
+                    .result_limits
+                    .get(&plugin.capability)
+                    .copied()
+                    .unwrap_or(usize::MAX);
+                if value.larger_than(limit) {
+                    return Err(CallError::OutputTooLarge {
+                        plugin: plugin_name,
+                        world: plugin.capability.world(),
+                        limit_kib: (limit / 1024) as u64,
+                    });
+                }
+                Ok(value)
+            }
             Ok(Ok(Err(e))) => Err(classify_trap(
                 &plugin_name,
                 &limits,
@@ -628,7 +1115,10 @@ impl Runtime {
     }
 
     /// Call `plugin-info.info`.
-    pub async fn plugin_info(&self, plugin: &Prepared) -> Result<bindings::PluginInfo, CallError> {
+    pub async fn plugin_info(
+        self: &Arc<Self>,
+        plugin: &Prepared,
+    ) -> Result<bindings::PluginInfo, CallError> {
         self.invoke(plugin, |store, instance| {
             Box::pin(async move {
                 match instance {
@@ -646,7 +1136,7 @@ impl Runtime {
 
     /// Call `manifests.render` on an `import-manifests` plugin.
     pub async fn render_manifests(
-        &self,
+        self: &Arc<Self>,
         plugin: &Prepared,
         request: &bindings::import_manifests::exports::drover::plugin::manifests::RenderRequest,
     ) -> Result<
@@ -668,17 +1158,14 @@ impl Runtime {
                 })
             })
             .await?;
-        result.map_err(|error| CallError::Plugin {
-            plugin: plugin.name.to_string(),
-            error,
-        })
+        result.map_err(|error| plugin_error(plugin, error))
     }
 }
 
 /// Calls into an `aks-discovery` plugin.
 impl Runtime {
-    async fn discovery_call<R: Send + 'static>(
-        &self,
+    async fn discovery_call<R: serde::Serialize + Send + 'static>(
+        self: &Arc<Self>,
         plugin: &Prepared,
         call: impl for<'a> FnOnce(
             &'a mut wasmtime::Store<HostState>,
@@ -693,15 +1180,12 @@ impl Runtime {
                 _ => Box::pin(async { Err(wrong_world("aks-discovery")) }),
             })
             .await?;
-        result.map_err(|error| CallError::Plugin {
-            plugin: plugin.name.to_string(),
-            error,
-        })
+        result.map_err(|error| plugin_error(plugin, error))
     }
 
     /// Call `discovery.discover`.
     pub async fn discover(
-        &self,
+        self: &Arc<Self>,
         plugin: &Prepared,
         request: bindings::aks_discovery::exports::drover::plugin::discovery::DiscoverRequest,
     ) -> Result<
@@ -716,7 +1200,7 @@ impl Runtime {
 
     /// Call `discovery.check-credential`.
     pub async fn check_credential(
-        &self,
+        self: &Arc<Self>,
         plugin: &Prepared,
         credential: String,
     ) -> Result<
@@ -731,7 +1215,7 @@ impl Runtime {
 
     /// Call `discovery.lookup`.
     pub async fn lookup(
-        &self,
+        self: &Arc<Self>,
         plugin: &Prepared,
         request: bindings::aks_discovery::exports::drover::plugin::discovery::LookupRequest,
     ) -> Result<
@@ -742,6 +1226,169 @@ impl Runtime {
             Box::pin(async move { d.call_lookup(store, &request).await })
         })
         .await
+    }
+}
+
+/// What an admitted call holds while it runs: its concurrency slot and its
+/// share of the guest memory budget, given back (and the gauges updated)
+/// when it ends.
+struct Admission {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _memory: tokio::sync::OwnedSemaphorePermit,
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+    reserved: prometheus_client::metrics::gauge::Gauge,
+    mib: u32,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+        self.reserved.dec_by(i64::from(self.mib));
+    }
+}
+
+/// Runs a closure when dropped.
+struct Defer<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// A spawned task that is aborted when this handle is dropped: a plugin call
+/// whose caller went away (a request cut off, a client gone) is freed at its
+/// next yield instead of running on unobserved; a background task stops
+/// with its owner.
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The threads guest code runs on: a runtime of their own, so a storm of
+/// CPU-bound calls cannot starve the API, the agent endpoints or the
+/// daemon's timers. Its threads run at a lower scheduling priority, so the
+/// kernel prefers the API's threads when both want a core.
+struct GuestPool {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl GuestPool {
+    fn start(threads: Option<usize>) -> Result<GuestPool> {
+        let threads = threads
+            .or_else(|| std::thread::available_parallelism().ok().map(Into::into))
+            .unwrap_or(2)
+            .max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("drover-guest")
+            // Guest tasks run a whole epoch tick between yields: look at the
+            // timers after every few of them, so a call's wall clock is
+            // enforced on time even when every thread is busy.
+            .event_interval(2)
+            // …and at the queue of new calls, so one starts promptly too.
+            .global_queue_interval(2)
+            .enable_all()
+            .on_thread_start(lower_thread_priority)
+            .build()
+            .context("cannot start the threads that run plugins")?;
+        Ok(GuestPool {
+            runtime: Some(runtime),
+        })
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(rt) => rt.spawn(future),
+            None => tokio::spawn(future),
+        }
+    }
+}
+
+impl Drop for GuestPool {
+    fn drop(&mut self) {
+        // Dropping a runtime may block, which is not allowed on an async
+        // thread (where the last `Arc<Runtime>` may well be dropped).
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Nice the calling thread by 10 (Linux applies `setpriority` to the
+/// calling thread). Lowering one's own priority needs no privilege; if it
+/// fails anyway the thread simply runs at normal priority.
+fn lower_thread_priority() {
+    // SAFETY: setpriority has no memory-safety preconditions; `who = 0` is
+    // the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+/// What a call returns, measured against its world's result limit: a
+/// plugin's answer, not its error (errors are cut to [`MAX_ERROR_MESSAGE`]
+/// instead).
+pub trait CallResult {
+    /// Whether the answer, written as JSON, is longer than `limit` bytes.
+    fn larger_than(&self, limit: usize) -> bool;
+}
+
+impl<T: serde::Serialize> CallResult for Result<T, bindings::WitError> {
+    fn larger_than(&self, limit: usize) -> bool {
+        self.as_ref().is_ok_and(|v| json_size_exceeds(v, limit))
+    }
+}
+
+impl CallResult for bindings::PluginInfo {
+    fn larger_than(&self, limit: usize) -> bool {
+        json_size_exceeds(self, limit)
+    }
+}
+
+/// Whether `value`, written as JSON, is longer than `limit` bytes. Stops
+/// counting at the limit.
+fn json_size_exceeds<T: serde::Serialize>(value: &T, limit: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.left {
+                self.left = 0;
+                return Err(std::io::Error::other("over the limit"));
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { left: limit }, value).is_err()
+}
+
+/// A plugin's own error as a [`CallError`], its messages cut to
+/// [`MAX_ERROR_MESSAGE`] with a marker.
+fn plugin_error(plugin: &Prepared, error: bindings::WitError) -> CallError {
+    CallError::Plugin {
+        plugin: plugin.name.to_string(),
+        error: bindings::clip_error(error, MAX_ERROR_MESSAGE),
     }
 }
 
@@ -774,17 +1421,58 @@ fn classify_trap(
     // `unreachable`.
     let tail = stderr.tail();
     if let Some(start) = tail.iter().position(|l| l.contains("panicked at")) {
-        let message = tail[start..].join(" ").trim().to_string();
+        let joined = tail[start..].join(" ");
+        let message = crate::text::clip(joined.trim(), MAX_ERROR_MESSAGE).into_owned();
         return CallError::Panic { plugin, message };
     }
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    match trap {
+        Some(wasmtime::Trap::StackOverflow) => {
+            return CallError::StackOverflow {
+                plugin,
+                message: format!(
+                    "the host's limit of {} KiB of wasm call stack",
+                    MAX_WASM_STACK / 1024
+                ),
+            };
+        }
+        Some(wasmtime::Trap::MemoryOutOfBounds) if runaway_recursion(error) => {
+            return CallError::StackOverflow {
+                plugin,
+                message: "its own stack in linear memory ran past the start of its memory".into(),
+            };
+        }
+        _ => {}
+    }
     let mut message = root_message(error);
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+    if let Some(trap) = trap {
         message = format!("{trap}");
     }
     if let Some(last) = tail.last() {
         message = format!("{message} (last stderr line: {last})");
     }
     CallError::Trap { plugin, message }
+}
+
+/// Whether the trap's backtrace looks like runaway recursion: as deep as
+/// backtraces are kept, and nearly all of it one or two functions. A Rust
+/// guest keeps its stack at the start of its linear memory, so overflowing it
+/// traps as an out-of-bounds access rather than as a stack overflow.
+fn runaway_recursion(error: &wasmtime::Error) -> bool {
+    let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return false;
+    };
+    let frames = trace.frames();
+    if frames.len() < 16 {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    for f in frames {
+        *counts.entry(f.func_index()).or_default() += 1;
+    }
+    let mut top: Vec<usize> = counts.into_values().collect();
+    top.sort_unstable_by(|a, b| b.cmp(a));
+    top.iter().take(2).sum::<usize>() * 10 >= frames.len() * 9
 }
 
 /// The innermost message of an error chain, on one line.
@@ -827,6 +1515,7 @@ fn build_engine(options: &RuntimeOptions) -> Result<(Engine, bool)> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.max_wasm_stack(MAX_WASM_STACK);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         config
     };

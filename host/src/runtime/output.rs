@@ -1,5 +1,5 @@
 //! Guest stdout and stderr: forwarded line by line to `tracing`, tagged with
-//! the plugin, within a per-call byte budget. Bytes past the budget are
+//! the plugin, control characters escaped, within a per-call byte budget. Bytes past the budget are
 //! counted and summarised once when the call ends, never buffered, so a guest
 //! flooding its output cannot grow the daemon's memory or its log.
 
@@ -74,7 +74,9 @@ impl GuestOutput {
     }
 
     fn emit(&self, inner: &mut Inner, line: &[u8]) {
-        let line = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]).into_owned();
+        let line = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]);
+        // A `\r` or an escape sequence must not rewrite the operator's log line.
+        let line = crate::text::escape_control(&line).into_owned();
         let plugin = &*self.plugin;
         match self.stream {
             Stream::Stdout => tracing::info!(target: "plugin", plugin, stream = "stdout", "{line}"),

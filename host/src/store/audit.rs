@@ -76,6 +76,13 @@ impl Store {
         Ok(())
     }
 
+    /// Delete entries recorded before `before` (Unix ms); returns how many.
+    pub fn audit_prune(&self, before: i64) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM audit WHERE at < ?1", [before])?)
+    }
+
     /// Newest first.
     pub fn audit_list(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut sql = String::from(

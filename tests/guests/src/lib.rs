@@ -43,7 +43,9 @@ pub const EXAMPLE_IMPORT_MANIFEST: &str = generated::EXAMPLE_IMPORT_MANIFEST;
 /// `tests/guests/adversary`: plugin `adversary` 1.0.0, world
 /// `import-manifests`, whose `render` misbehaves as `request.cluster_name`
 /// asks (`loop`, `memory-bomb`, `read-passwd`, `open-socket`, `read-env`,
-/// `panic`, `log-flood`, `state-*`, `sleep`, `ok`; see its crate docs). It
+/// `panic`, `log-flood`, `log-inject`, `log-bytes`, `state-*`, `sleep`,
+/// `stack-overflow`, `big-error`, `big-output`, `secret-*`, `ok`; see its
+/// crate docs). It
 /// has no manifest on disk: tests write `adversary.toml` themselves.
 pub const ADVERSARY_V1: &str = generated::ADVERSARY_V1;
 

@@ -20,6 +20,14 @@
 //! | `state-big-value` | stores a 1 MiB value                                       | the host's error, or `stored` |
 //! | `state-flood`     | stores 60 KiB values under `k0000`, `k0001`, … until refused | the host's error, or `no quota` |
 //! | `sleep`           | sleeps `namespace` milliseconds (1000 if not a number)     | `slept` |
+//! | `secret-array`, `secret-number`, `secret-string-data`, `secret-as-configmap` | renders an import whose credentials Secret is fine on the first render for a cluster id and, from the second on, has a body of `[1,2,3]`, `42`, `"stringData": "oops"`, or is a ConfigMap under the Secret's kind and name | the objects |
+//! | `log-inject`      | logs, prints and errors with `\n`, `\r` and ESC sequences meant to forge lines | `invalid-input` with the same text |
+//! | `log-bytes`       | 1,000 log records of 4 KiB, each with 32 fields of 1 KiB   | `logged` |
+//! | `big-error`       | fails with a 10 MB `invalid-input` message                 | (that error) |
+//! | `big-output`      | returns a report of `namespace` MiB (20 if not a number)   | the report |
+//! | `stack-overflow`  | recurses until its stack runs out                          | (traps) |
+//! | `state-reads`     | `namespace` reads (30,000 if not a number) of one key, and a list of keys | `read N` |
+//! | `state-writes`    | `namespace` writes (10 if not a number) then deletes of `w<i>` | `wrote N` |
 //! | anything else     |                                                            | `invalid-input("unknown behaviour …")` |
 //!
 //! The plugin is `adversary` version `1.0.0`, or `2.0.0` when built with the
@@ -80,6 +88,48 @@ impl manifests::Guest for Adversary {
                 "stored".to_string()
             }
             "state-flood" => state_flood()?,
+            "secret-array" | "secret-number" | "secret-string-data" | "secret-as-configmap" => {
+                return Ok(import_objects(&request));
+            }
+            "log-inject" => {
+                let forged = "rendered\n2026-01-01T00:00:00Z  INFO drover: admin token rotated\r\x1b[2K\x1b[31mred";
+                log::info(forged, &[("field\nkey", "value\n2026 INFO forged")]);
+                println!("stdout\r\x1b[2Kforged");
+                return Err(Error::InvalidInput(forged.to_string()));
+            }
+            "log-bytes" => {
+                let message = "m".repeat(4096);
+                let value = "v".repeat(1024);
+                let keys: Vec<String> = (0..32).map(|i| format!("f{i}")).collect();
+                let fields: Vec<(&str, &str)> =
+                    keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
+                for _ in 0..1000 {
+                    log::info(&message, &fields);
+                }
+                "logged".to_string()
+            }
+            "big-error" => return Err(Error::InvalidInput("e".repeat(10_000_000))),
+            "big-output" => "o".repeat(param.parse::<usize>().unwrap_or(20) << 20),
+            "stack-overflow" => format!("{}", recurse(black_box(1))),
+            "state-reads" => {
+                let n: u32 = param.parse().unwrap_or(30_000);
+                state::set("r", &1u32)?;
+                for _ in 0..n {
+                    black_box(state::get::<u32>("r")?);
+                }
+                black_box(state::keys("")?);
+                format!("read {n}")
+            }
+            "state-writes" => {
+                let n: u32 = param.parse().unwrap_or(10);
+                for i in 0..n {
+                    state::set(&format!("w{i}"), &i)?;
+                }
+                for i in 0..n {
+                    state::delete(&format!("w{i}"))?;
+                }
+                format!("wrote {n}")
+            }
             "sleep" => {
                 std::thread::sleep(Duration::from_millis(param.parse().unwrap_or(1000)));
                 "slept".to_string()
@@ -104,6 +154,64 @@ fn report(body: String) -> Manifest {
         namespace: None,
         body,
     }
+}
+
+/// Recurse without end: every frame keeps a buffer on the stack.
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let frame = black_box([depth; 64]);
+    recurse(black_box(depth + 1)).wrapping_add(frame[depth as usize % 64])
+}
+
+/// The objects of an import whose credentials Secret turns bad from the
+/// second render of a cluster on (see the table above).
+fn import_objects(request: &RenderRequest) -> Vec<Manifest> {
+    let key = format!("renders/{}", request.cluster_id);
+    let renders: u64 = state::get(&key).ok().flatten().unwrap_or(0);
+    let _ = state::set(&key, &(renders + 1));
+    let secret = &request.credentials.secret_name;
+    let namespace = if request.namespace.is_empty() {
+        "drover-system"
+    } else {
+        &request.namespace
+    };
+    let good = format!(
+        r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"{secret}","namespace":"{namespace}"}},"stringData":{{"token":""}}}}"#
+    );
+    let body = if renders == 0 {
+        good
+    } else {
+        match request.cluster_name.as_str() {
+            "secret-array" => "[1,2,3]".to_string(),
+            "secret-number" => "42".to_string(),
+            "secret-string-data" => format!(
+                r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"{secret}"}},"stringData":"oops"}}"#
+            ),
+            _ => format!(
+                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"leak","namespace":"{namespace}"}},"data":{{}}}}"#
+            ),
+        }
+    };
+    vec![
+        Manifest {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: namespace.into(),
+            namespace: None,
+            body: format!(
+                r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{namespace}"}}}}"#
+            ),
+        },
+        Manifest {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            name: secret.clone(),
+            namespace: Some(namespace.into()),
+            body,
+        },
+    ]
 }
 
 /// Spin forever; `black_box` keeps the optimiser from removing the loop.
