@@ -45,13 +45,63 @@ fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in the manifests"))
 }
 
-/// The environment the Deployment gives the agent container, with the
-/// Secret reference resolved as the kubelet would.
-fn agent_env(docs: &[Value]) -> Vec<(String, String)> {
+/// How the Deployment runs the agent: its argv and environment, resolved as
+/// the kubelet would — the image's entrypoint (from the `Dockerfile`) unless
+/// the container sets `command`, then its `args`; the credentials Secret's
+/// files mounted where its `volumeMounts` say (in a temp directory standing
+/// for the container's file system), and environment values that point
+/// into a mount pointing at that copy.
+struct AgentSpec {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// The image's entrypoint, read from the repository's `Dockerfile`.
+fn image_entrypoint() -> Vec<String> {
+    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Dockerfile");
+    let text = std::fs::read_to_string(dockerfile).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .expect("the Dockerfile has an ENTRYPOINT");
+    serde_json::from_str(line).expect("ENTRYPOINT is in exec (JSON) form")
+}
+
+fn agent_spec(docs: &[Value]) -> AgentSpec {
     let deployment: Deployment = serde_json::from_value(find(docs, "Deployment").clone()).unwrap();
     let secret: Secret = serde_json::from_value(find(docs, "Secret").clone()).unwrap();
-    let container = &deployment.spec.unwrap().template.spec.unwrap().containers[0];
-    container
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let container = &pod.containers[0];
+    let mut argv = container.command.clone().unwrap_or_else(image_entrypoint);
+    argv.extend(container.args.clone().unwrap_or_default());
+    // The image's binary is this build's.
+    assert_eq!(argv[0], "/usr/local/bin/drover", "{argv:?}");
+    argv[0] = DROVER.to_string();
+
+    let root = std::env::temp_dir().join(format!("drover-pod-{:016x}", rand::random::<u64>()));
+    let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+    for m in container.volume_mounts.clone().unwrap_or_default() {
+        let volume = pod
+            .volumes
+            .as_ref()
+            .and_then(|v| v.iter().find(|v| v.name == m.name))
+            .unwrap_or_else(|| panic!("no volume {}", m.name));
+        let source = volume.secret.as_ref().expect("only Secret volumes");
+        assert_eq!(source.secret_name, secret.metadata.name);
+        assert_eq!(
+            m.read_only,
+            Some(true),
+            "the credentials are mounted read-only"
+        );
+        let dir = root.join(m.mount_path.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        for item in source.items.clone().unwrap_or_default() {
+            let value = &secret.string_data.as_ref().unwrap()[&item.key];
+            std::fs::write(dir.join(&item.path), value).unwrap();
+        }
+        mounts.push((m.mount_path.clone(), dir));
+    }
+    let env = container
         .env
         .clone()
         .unwrap_or_default()
@@ -66,9 +116,29 @@ fn agent_env(docs: &[Value]) -> Vec<(String, String)> {
                 }
                 _ => panic!("env {} has no value", e.name),
             };
+            let value = mounts
+                .iter()
+                .find_map(|(path, dir)| {
+                    value
+                        .strip_prefix(path.as_str())
+                        .map(|rest| format!("{}{rest}", dir.display()))
+                })
+                .unwrap_or(value);
             (e.name, value)
         })
-        .collect()
+        .collect();
+    AgentSpec { argv, env }
+}
+
+/// The token the agent would read: from its token file.
+fn token_of(spec: &AgentSpec) -> String {
+    let path = &spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "DROVER_TOKEN_FILE")
+        .expect("the token comes as a file")
+        .1;
+    std::fs::read_to_string(path).unwrap()
 }
 
 struct Agent {
@@ -77,11 +147,12 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(env: &[(String, String)], kube: &KubeStandIn, log: PathBuf) -> Agent {
-        let child = Command::new(DROVER)
-            .arg("agent")
+    /// Start the agent as the Deployment says (`spec.argv`, `spec.env`).
+    fn start(spec: &AgentSpec, kube: &KubeStandIn, log: PathBuf) -> Agent {
+        let child = Command::new(&spec.argv[0])
+            .args(&spec.argv[1..])
             .env_clear()
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("DROVER_KUBECONFIG", &kube.kubeconfig)
             .env("DROVER_AGENT_LISTEN", "127.0.0.1:0")
             .env("DROVER_MAX_BACKOFF", "2s")
@@ -165,8 +236,8 @@ fn an_imported_cluster_goes_active_then_disconnected_then_active_again() {
             "Service"
         ]
     );
-    let env = agent_env(&docs);
-    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let env = agent_spec(&docs);
+    let get = |k: &str| env.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let ca = d.cli_json(&["ca"]);
     assert_eq!(
         get("DROVER_CA_CHECKSUM").as_deref(),
@@ -174,7 +245,11 @@ fn an_imported_cluster_goes_active_then_disconnected_then_active_again() {
     );
     assert_eq!(get("DROVER_TLS_MODE").as_deref(), Some("strict"));
     assert_eq!(get("DROVER_SERVER").as_deref(), Some(d.url.as_str()));
-    let token = get("DROVER_TOKEN").unwrap();
+    assert!(
+        get("DROVER_TOKEN").is_none(),
+        "the token is not in the environment"
+    );
+    let token = token_of(&env);
     assert!(url.contains(&token), "the Secret carries the URL's token");
 
     // The agent runs with exactly that environment and checks in.
@@ -231,8 +306,8 @@ fn an_agent_refuses_a_server_whose_ca_does_not_match_the_checksum() {
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 1);
     let created = d.cli_json(&["cluster", "add", "tampered"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
-    let mut env = agent_env(&documents(&yaml));
-    for (k, v) in env.iter_mut() {
+    let mut env = agent_spec(&documents(&yaml));
+    for (k, v) in env.env.iter_mut() {
         if k == "DROVER_CA_CHECKSUM" {
             *v = "0".repeat(64);
         }
@@ -267,7 +342,7 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     let url = short["command"]["url"].as_str().unwrap().to_string();
     let (status, yaml) = fetch(&url);
     assert_eq!(status, 200);
-    let short_env = agent_env(&documents(&yaml));
+    let short_env = agent_spec(&documents(&yaml));
     std::thread::sleep(Duration::from_millis(2200));
     let (status, body) = fetch(&url);
     assert_eq!(status, 404);
@@ -297,11 +372,14 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     }
     let (status, a_yaml) = fetch(&a_url);
     assert_eq!(status, 200);
-    let a_env = agent_env(&documents(&a_yaml));
+    let a_env = agent_spec(&documents(&a_yaml));
 
     // Alpha's token cannot register beta.
-    let mut as_beta = a_env.clone();
-    for (k, v) in as_beta.iter_mut() {
+    let mut as_beta = AgentSpec {
+        argv: a_env.argv.clone(),
+        env: a_env.env.clone(),
+    };
+    for (k, v) in as_beta.env.iter_mut() {
         if k == "DROVER_CLUSTER_ID" {
             *v = b["cluster"]["id"].as_str().unwrap().to_string();
         }
@@ -380,6 +458,39 @@ fn normalized(d: &Daemon, created: &Value) -> (String, Vec<Value>) {
     (text, docs)
 }
 
+/// The manifests pass `kubernetes-validate --strict` (no field Kubernetes
+/// does not know) and the agent's pod is admitted under Pod Security
+/// `restricted`.
+fn valid_and_restricted(variant: &str, yaml: &str, docs: &[Value]) {
+    let tool = std::env::var("DROVER_KUBERNETES_VALIDATE")
+        .unwrap_or_else(|_| "kubernetes-validate".into());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{variant}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(&tool)
+        .args(["--strict", "--kubernetes-version", "1.33.0", "--no-warn"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "kubernetes-validate ({tool}) is not installed ({e}): run the suite with \
+                 ./dev test, which installs it, or set DROVER_KUBERNETES_VALIDATE"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{variant}: kubernetes-validate --strict refused the manifests:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = &find(docs, "Deployment")["spec"]["template"]["spec"];
+    let violations = common::pss::restricted_violations(pod);
+    assert!(
+        violations.is_empty(),
+        "{variant}: Pod Security restricted would refuse the agent: {violations:?}"
+    );
+}
+
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/golden")
@@ -416,6 +527,7 @@ fn import_options_change_the_manifests_as_documented() {
     let created = d.cli_json(&["cluster", "add", "plain"]);
     let (text, docs) = normalized(&d, &created);
     golden("import-default", &text);
+    valid_and_restricted("default", &text, &docs);
     let binding = find(&docs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], "cluster-admin");
     assert!(docs.iter().all(|d| d["kind"] != "ClusterRole"));
@@ -464,6 +576,7 @@ fn import_options_change_the_manifests_as_documented() {
     ]);
     let (text, docs) = normalized(&d, &created);
     golden("import-proxy-image", &text);
+    valid_and_restricted("proxy-image", &text, &docs);
     for doc in &docs {
         if doc["kind"] != "Namespace" && !doc["kind"].as_str().unwrap().starts_with("Cluster") {
             assert_eq!(doc["metadata"]["namespace"], "ops-agents", "{doc}");
@@ -496,18 +609,43 @@ fn import_options_change_the_manifests_as_documented() {
         pod.priority_class_name.as_deref(),
         Some("system-cluster-critical")
     );
+    // The control-plane taints are tolerated by default; the option adds to them.
+    let tolerated: Vec<String> = pod
+        .tolerations
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| t.key)
+        .collect();
     assert_eq!(
-        pod.tolerations.unwrap()[0].key.as_deref(),
-        Some("dedicated")
+        tolerated,
+        [
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+            "dedicated"
+        ]
     );
 
     // Narrower RBAC: read-only, and the operator's own rules.
     let created = d.cli_json(&["cluster", "add", "reader", "--rbac", "read-only"]);
     let (text, docs) = normalized(&d, &created);
     golden("import-read-only", &text);
+    valid_and_restricted("read-only", &text, &docs);
     let role: ClusterRole = serde_json::from_value(find(&docs, "ClusterRole").clone()).unwrap();
     let rules = role.rules.unwrap();
-    assert_eq!(rules[0].verbs, ["get", "list", "watch"]);
+    // Everything readable but Secrets, as the built-in `view` role.
+    for rule in &rules {
+        assert_eq!(rule.verbs, ["get", "list", "watch"]);
+        let groups = rule.api_groups.clone().unwrap_or_default();
+        let resources = rule.resources.clone().unwrap_or_default();
+        assert!(!groups.iter().any(|g| g == "*"), "{rule:?}");
+        if groups.iter().any(|g| g.is_empty()) {
+            assert!(
+                !resources.iter().any(|r| r == "secrets" || r == "*"),
+                "{rule:?}"
+            );
+            assert!(resources.iter().any(|r| r == "nodes"), "{rule:?}");
+        }
+    }
     assert_eq!(
         find(&docs, "ClusterRoleBinding")["roleRef"]["name"],
         "drover-agent"
@@ -527,7 +665,8 @@ fn import_options_change_the_manifests_as_documented() {
         "--rbac-rules",
         rules_file.to_str().unwrap(),
     ]);
-    let (_, docs) = normalized(&d, &created);
+    let (text, docs) = normalized(&d, &created);
+    valid_and_restricted("custom", &text, &docs);
     let role: ClusterRole = serde_json::from_value(find(&docs, "ClusterRole").clone()).unwrap();
     let rules = role.rules.unwrap();
     assert_eq!(rules.len(), 1);
@@ -604,7 +743,7 @@ fn an_agent_backs_off_while_the_server_is_down_and_registers_when_it_returns() {
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 2);
     let created = d.cli_json(&["cluster", "add", "patient"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
-    let env = agent_env(&documents(&yaml));
+    let env = agent_spec(&documents(&yaml));
     assert!(d.stop().success());
 
     // The server is down: the agent retries, waiting longer each time.
@@ -623,4 +762,82 @@ fn an_agent_backs_off_while_the_server_is_down_and_registers_when_it_returns() {
     let d = Daemon::start_with(home.path(), &args, Some(&log));
     let active = wait_status(&d, "patient", "active", Duration::from_secs(20));
     assert_eq!(active["node_count"], 2);
+}
+
+#[test]
+fn an_unhardened_pod_is_refused_and_a_hardened_one_admitted() {
+    let plain = serde_json::json!({ "containers": [{ "name": "a", "image": "x" }] });
+    let v = common::pss::restricted_violations(&plain);
+    assert!(
+        v.iter().any(|m| m.contains("allowPrivilegeEscalation")),
+        "{v:?}"
+    );
+    assert!(v.iter().any(|m| m.contains("seccomp")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("drop ALL")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("runAsNonRoot")), "{v:?}");
+    let hardened = serde_json::json!({
+        "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+        "containers": [{
+            "name": "a",
+            "image": "x",
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "capabilities": { "drop": ["ALL"] },
+            },
+        }],
+        "volumes": [{ "name": "s", "secret": { "secretName": "s" } }],
+    });
+    assert_eq!(
+        common::pss::restricted_violations(&hardened),
+        Vec::<String>::new()
+    );
+    let host = serde_json::json!({
+        "hostNetwork": true,
+        "containers": [],
+        "volumes": [{ "name": "h", "hostPath": { "path": "/" } }],
+    });
+    assert_eq!(
+        common::pss::restricted_violations(&host).len(),
+        3,
+        "{:?}",
+        common::pss::restricted_violations(&host)
+    );
+}
+
+#[test]
+fn the_example_plugins_manifests_start_a_working_agent() {
+    // An operator selects another import plugin with `[import] plugin`.
+    let home = tempfile::tempdir().unwrap();
+    let plugins = home.path().join(".local/share/drover/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        drover_guests::EXAMPLE_IMPORT,
+        plugins.join("example-import.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        drover_guests::EXAMPLE_IMPORT_MANIFEST,
+        plugins.join("example-import.toml"),
+    )
+    .unwrap();
+    let log = home.path().join("daemon.log");
+    let d = daemon(home.path(), "[import]\nplugin = \"example-import\"\n", &log);
+    let kube = KubeStandIn::start(home.path(), "v1.33.2", 4);
+    let created = d.cli_json(&["cluster", "add", "example"]);
+    let (status, yaml) = fetch(created["command"]["url"].as_str().unwrap());
+    assert_eq!(status, 200, "{yaml}");
+    let docs = documents(&yaml);
+    // The example's own manifests, with the contract's token file.
+    let deployment = find(&docs, "Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["name"],
+        "agent"
+    );
+    valid_and_restricted("example", &yaml, &docs);
+    // Started exactly as the Deployment says (image entrypoint, args, env,
+    // mounted token), the agent registers.
+    let spec = agent_spec(&docs);
+    let agent = Agent::start(&spec, &kube, home.path().join("agent.log"));
+    let active = wait_status(&d, "example", "active", Duration::from_secs(20));
+    assert_eq!(active["node_count"], 4, "{}", agent.log());
 }

@@ -85,8 +85,8 @@ fn validate(s: &AgentSettings) -> Result<()> {
     }
     if s.token.trim().is_empty() {
         bail!(
-            "DROVER_TOKEN is empty: the import manifests fill it from the credentials Secret; \
-             fetch the manifests from the import URL rather than copying them"
+            "the registration token is empty: the import manifests fill it in the credentials \
+             Secret; fetch the manifests from the import URL rather than copying them"
         );
     }
     if let Some(sum) = &s.ca_checksum
@@ -503,7 +503,7 @@ mod tests {
             ..settings()
         })
         .unwrap_err();
-        assert!(e.to_string().contains("DROVER_TOKEN"), "{e}");
+        assert!(e.to_string().contains("registration token is empty"), "{e}");
         let e = validate(&AgentSettings {
             server: "drover:7600".into(),
             ..settings()

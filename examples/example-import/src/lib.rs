@@ -29,10 +29,21 @@ impl plugin_info::Guest for ExampleImport {
 impl manifests::Guest for ExampleImport {
     fn render(request: RenderRequest) -> Result<Vec<Manifest>, Error> {
         let objects = render_objects(&request)?;
-        // Private state survives between calls; every call is a fresh instance.
+        // Private state survives between calls; every call is a fresh
+        // instance. The counter is bookkeeping, not part of the answer: if
+        // the store refuses (a quota, say), log it and render all the same.
         let key = format!("renders/{}", request.cluster_id);
-        let renders: u64 = state::get(&key)?.unwrap_or(0);
-        state::set(&key, &(renders + 1))?;
+        let counted = state::get::<u64>(&key)
+            .and_then(|renders| state::set(&key, &(renders.unwrap_or(0) + 1)));
+        if let Err(e) = counted {
+            log::warn(
+                "could not count this render",
+                &[
+                    ("cluster", &request.cluster_id),
+                    ("error", &format!("{e:?}")),
+                ],
+            );
+        }
         log::info(
             "rendered import manifests",
             &[
@@ -112,12 +123,13 @@ fn render_objects(r: &RenderRequest) -> Result<Vec<Value>, Error> {
         TlsMode::SystemStore => "system-store",
         TlsMode::Insecure => "insecure",
     };
+    // The agent contract (see examples/README.md): the server, the cluster,
+    // how to check TLS, and the token as a file from the Secret's `token` key.
     let mut env = vec![
         json!({ "name": "DROVER_SERVER", "value": r.credentials.server_url }),
         json!({ "name": "DROVER_CLUSTER_ID", "value": r.cluster_id }),
         json!({ "name": "DROVER_TLS_MODE", "value": tls_mode }),
-        json!({ "name": "DROVER_TOKEN", "valueFrom": { "secretKeyRef": {
-            "name": r.credentials.secret_name, "key": "token" } } }),
+        json!({ "name": "DROVER_TOKEN_FILE", "value": "/var/run/secrets/drover/token" }),
     ];
     if let Some(sum) = &r.agent.ca_checksum {
         env.push(json!({ "name": "DROVER_CA_CHECKSUM", "value": sum }));
@@ -133,10 +145,29 @@ fn render_objects(r: &RenderRequest) -> Result<Vec<Value>, Error> {
                 "metadata": { "labels": labels },
                 "spec": {
                     "serviceAccountName": AGENT,
+                    "securityContext": {
+                        "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+                        "fsGroup": 65532, "seccompProfile": { "type": "RuntimeDefault" },
+                    },
+                    // No command or args: the image's entrypoint is `drover agent`.
                     "containers": [{
-                        "name": "agent", "image": r.agent.image, "args": ["agent"], "env": env,
-                        "ports": [{ "name": "https", "containerPort": 8443 }],
+                        "name": "agent", "image": r.agent.image, "env": env,
+                        "ports": [{ "name": "health", "containerPort": 8443 }],
+                        "livenessProbe": { "httpGet": { "path": "/healthz", "port": "health" } },
+                        "readinessProbe": { "httpGet": { "path": "/readyz", "port": "health" } },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                            "capabilities": { "drop": ["ALL"] },
+                        },
+                        "volumeMounts": [{ "name": "credentials",
+                                           "mountPath": "/var/run/secrets/drover",
+                                           "readOnly": true }],
                     }],
+                    "volumes": [{ "name": "credentials", "secret": {
+                        "secretName": r.credentials.secret_name,
+                        "items": [{ "key": "token", "path": "token" }],
+                        "defaultMode": 0o440,
+                    } }],
                 },
             },
         },
@@ -145,7 +176,7 @@ fn render_objects(r: &RenderRequest) -> Result<Vec<Value>, Error> {
         "apiVersion": "v1", "kind": "Service", "metadata": meta(AGENT, true),
         "spec": {
             "selector": { "app.kubernetes.io/name": AGENT },
-            "ports": [{ "name": "https", "port": 8443, "targetPort": "https" }],
+            "ports": [{ "name": "health", "port": 8443, "targetPort": "health" }],
         },
     }));
     Ok(objects)

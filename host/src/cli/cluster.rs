@@ -4,7 +4,10 @@ use super::client::Client;
 use super::table;
 use super::token::urlencode;
 use super::{ClientArgs, Output};
-use crate::imports::{AgentTlsMode, ImportOptions, PolicyRule, PullPolicy, RbacPreset, Toleration};
+use crate::imports::{
+    AgentTlsMode, ImportOptions, PolicyRule, PullPolicy, Rbac, RbacPreset, Rules, TaintEffect,
+    Toleration,
+};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -44,7 +47,7 @@ pub struct AddArgs {
     #[arg(long, default_value = crate::imports::DEFAULT_NAMESPACE)]
     namespace: String,
     /// What the agent's service account may do: cluster-admin, read-only
-    /// (get/list/watch on everything) or custom (with --rbac-rules).
+    /// (get/list/watch on everything but Secrets) or custom (with --rbac-rules).
     #[arg(long, value_enum, default_value_t = RbacPreset::ClusterAdmin)]
     rbac: RbacPreset,
     /// ClusterRole rules for --rbac custom: a YAML or JSON list of
@@ -87,9 +90,9 @@ pub struct AddArgs {
     tolerations: Vec<String>,
     #[arg(long)]
     priority_class: Option<String>,
-    /// Lifetime of the registration token, e.g. 2h. Default: the daemon's [import] token_ttl.
-    #[arg(long)]
-    ttl: Option<String>,
+    /// Lifetime of the registration token, e.g. 2h (1s to 365d). Default: the daemon's [import] token_ttl.
+    #[arg(long, value_parser = parse_ttl)]
+    ttl: Option<std::time::Duration>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -100,9 +103,9 @@ pub enum ImportCommand {
     Command {
         /// Cluster name or id.
         cluster: String,
-        /// Lifetime of the token, e.g. 2h. Default: the daemon's [import] token_ttl.
-        #[arg(long)]
-        ttl: Option<String>,
+        /// Lifetime of the token, e.g. 2h (1s to 365d). Default: the daemon's [import] token_ttl.
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -123,14 +126,23 @@ pub enum ImportCommand {
     },
 }
 
+/// `--ttl`: a duration such as `30m`, `24h` or `7d`.
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|_| format!("{text:?} is not a duration such as 30m, 24h or 7d"))
+}
+
 /// Parse `KEY[=VALUE]:EFFECT` (kubectl's taint syntax).
 fn parse_toleration(text: &str) -> Result<Toleration> {
     let (left, effect) = text.rsplit_once(':').with_context(|| {
         format!("toleration {text:?} has no effect: write KEY[=VALUE]:EFFECT, e.g. dedicated=infra:NoSchedule")
     })?;
-    if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect) {
-        bail!("toleration {text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute");
-    }
+    let effect = match effect {
+        "NoSchedule" => TaintEffect::NoSchedule,
+        "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+        "NoExecute" => TaintEffect::NoExecute,
+        _ => bail!("toleration {text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute"),
+    };
     let (key, value) = match left.split_once('=') {
         Some((k, v)) => (k, Some(v.to_string())),
         None => (left, None),
@@ -139,33 +151,41 @@ fn parse_toleration(text: &str) -> Result<Toleration> {
         bail!("toleration {text:?} has an empty key");
     }
     Ok(Toleration {
-        key: Some(key.to_string()),
-        operator: Some(if value.is_some() { "Equal" } else { "Exists" }.to_string()),
+        key: key.to_string(),
         value,
-        effect: Some(effect.to_string()),
-        toleration_seconds: None,
+        effect,
     })
 }
 
 fn options(a: &AddArgs) -> Result<ImportOptions> {
-    let rules: Vec<PolicyRule> = match &a.rbac_rules {
-        Some(path) => {
+    let rbac = match (a.rbac, &a.rbac_rules) {
+        (RbacPreset::Custom, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_saphyr::from_str(&text).with_context(|| {
+            let rules: Vec<PolicyRule> = serde_saphyr::from_str(&text).with_context(|| {
                 format!(
                     "{} is not a list of rules such as `- {{apiGroups: [\"\"], resources: [pods], \
                      verbs: [get, list]}}`",
                     path.display()
                 )
-            })?
+            })?;
+            Rbac::Custom(Rules(rules))
         }
-        None => Vec::new(),
+        (RbacPreset::Custom, None) => {
+            bail!(
+                "--rbac custom but no rules are given: pass the ClusterRole's rules with --rbac-rules FILE"
+            )
+        }
+        (preset, Some(_)) => bail!(
+            "--rbac-rules is given but --rbac is {}: use --rbac custom to apply the rules",
+            preset.as_str()
+        ),
+        (RbacPreset::ClusterAdmin, None) => Rbac::ClusterAdmin,
+        (RbacPreset::ReadOnly, None) => Rbac::ReadOnly,
     };
     Ok(ImportOptions {
         namespace: Some(a.namespace.clone()),
-        rbac: a.rbac,
-        rules,
+        rbac,
         agent_image: a.image.clone(),
         pull_policy: a.pull_policy,
         tls_mode: a.tls_mode,
@@ -246,7 +266,7 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             let body = json!({
                 "name": args.name,
                 "import": options(&args)?,
-                "token_ttl": args.ttl,
+                "token_ttl_seconds": args.ttl.map(|d| d.as_secs()),
             });
             let api = Client::from_args(&args.client)?;
             let created: Value = api.post("/v1/clusters", &body).await?;
@@ -308,7 +328,7 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                         ),
                         ("import", c["import"].to_string()),
                     ] {
-                        println!("{label:<15} {value}");
+                        println!("{label:<15} {}", crate::text::escape_control(&value));
                     }
                     let list = tokens["tokens"].as_array().cloned().unwrap_or_default();
                     println!();
@@ -369,7 +389,7 @@ pub async fn run_import(cmd: ImportCommand) -> Result<()> {
             let command: Value = api
                 .post(
                     &format!("/v1/clusters/{}/import-command", urlencode(&cluster)),
-                    &json!({ "ttl": ttl }),
+                    &json!({ "ttl_seconds": ttl.map(|d| d.as_secs()) }),
                 )
                 .await?;
             client.output.print(&command, || print_command(&command))?;
@@ -413,11 +433,12 @@ mod tests {
     #[test]
     fn tolerations_parse_like_kubectl_taints() {
         let t = parse_toleration("dedicated=infra:NoSchedule").unwrap();
-        assert_eq!(t.key.as_deref(), Some("dedicated"));
+        assert_eq!(t.key, "dedicated");
         assert_eq!(t.value.as_deref(), Some("infra"));
-        assert_eq!(t.operator.as_deref(), Some("Equal"));
-        let t = parse_toleration("node-role.kubernetes.io/control-plane:NoSchedule").unwrap();
-        assert_eq!(t.operator.as_deref(), Some("Exists"));
+        assert_eq!(t.effect, TaintEffect::NoSchedule);
+        let t = parse_toleration("node-role.kubernetes.io/control-plane:NoExecute").unwrap();
+        assert_eq!(t.value, None);
+        assert_eq!(t.effect, TaintEffect::NoExecute);
         assert!(parse_toleration("dedicated").is_err());
         assert!(parse_toleration("a:Sometimes").is_err());
         assert!(parse_toleration(":NoSchedule").is_err());

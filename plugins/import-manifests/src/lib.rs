@@ -30,6 +30,20 @@ const AGENT: &str = "drover-agent";
 const AGENT_PORT: u16 = 8443;
 /// Name of that container port; the Service and the probes target it by name.
 const AGENT_PORT_NAME: &str = "health";
+/// The user and group the agent runs as (the image's own non-root user).
+const AGENT_UID: i64 = 65532;
+/// Where the credentials Secret's `token` key is mounted, read-only.
+const TOKEN_DIR: &str = "/var/run/secrets/drover";
+/// Requests and limits when the request sets none: the agent idles at a
+/// few MiB and a sliver of a core.
+const DEFAULT_RESOURCES: [(&str, &str, &str); 2] =
+    [("cpu", "10m", "500m"), ("memory", "32Mi", "128Mi")];
+/// Taints the agent tolerates by default, so a cluster of only control-plane
+/// nodes can run it.
+const CONTROL_PLANE_TAINTS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
 const RBAC_API_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The plugin. `pub` so that native builds, which leave out the component
@@ -190,7 +204,7 @@ fn render_objects(request: &RenderRequest) -> Result<Vec<Value>, Error> {
 /// The agent pod's spec.
 fn pod_spec(request: &RenderRequest) -> Value {
     let agent = &request.agent;
-    let mut container = json!({
+    let container = json!({
         "name": AGENT,
         "image": agent.image,
         "imagePullPolicy": match agent.pull_policy {
@@ -213,14 +227,36 @@ fn pod_spec(request: &RenderRequest) -> Value {
             "httpGet": { "path": "/readyz", "port": AGENT_PORT_NAME },
             "periodSeconds": 10,
         },
+        // What Pod Security `restricted` asks, and nothing the agent needs.
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "runAsNonRoot": true,
+            "capabilities": { "drop": ["ALL"] },
+        },
+        "resources": resources(agent),
+        "volumeMounts": [{ "name": "credentials", "mountPath": TOKEN_DIR, "readOnly": true }],
     });
-    if let Some(resources) = resources(agent) {
-        container["resources"] = resources;
-    }
-
     let mut spec = json!({
         "serviceAccountName": AGENT,
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": AGENT_UID,
+            "runAsGroup": AGENT_UID,
+            // The token file belongs to this group, so the agent can read it.
+            "fsGroup": AGENT_UID,
+            "seccompProfile": { "type": "RuntimeDefault" },
+        },
         "containers": [container],
+        // Only the token, as a file only the agent's group can read.
+        "volumes": [{
+            "name": "credentials",
+            "secret": {
+                "secretName": request.credentials.secret_name,
+                "items": [{ "key": "token", "path": "token" }],
+                "defaultMode": 0o440,
+            },
+        }],
     });
     if !agent.image_pull_secrets.is_empty() {
         spec["imagePullSecrets"] = agent
@@ -229,9 +265,11 @@ fn pod_spec(request: &RenderRequest) -> Value {
             .map(|name| json!({ "name": name }))
             .collect();
     }
-    if !agent.tolerations.is_empty() {
-        spec["tolerations"] = agent.tolerations.iter().map(toleration).collect();
-    }
+    spec["tolerations"] = CONTROL_PLANE_TAINTS
+        .iter()
+        .map(|key| json!({ "key": key, "operator": "Exists", "effect": "NoSchedule" }))
+        .chain(agent.tolerations.iter().map(toleration))
+        .collect();
     if let Some(class) = given(&agent.priority_class) {
         spec["priorityClassName"] = json!(class);
     }
@@ -255,12 +293,7 @@ fn agent_env(request: &RenderRequest) -> Vec<Value> {
             TlsMode::Insecure => "insecure",
         },
     ));
-    env.push(json!({
-        "name": "DROVER_TOKEN",
-        "valueFrom": {
-            "secretKeyRef": { "name": request.credentials.secret_name, "key": "token" },
-        },
-    }));
+    env.push(var("DROVER_TOKEN_FILE", &format!("{TOKEN_DIR}/token")));
     for (name, value) in [
         ("HTTP_PROXY", &agent.proxy.http_proxy),
         ("HTTPS_PROXY", &agent.proxy.https_proxy),
@@ -273,9 +306,23 @@ fn agent_env(request: &RenderRequest) -> Vec<Value> {
     env
 }
 
-/// Container resources, or None when the request sets none.
-fn resources(agent: &AgentSettings) -> Option<Value> {
-    let r = agent.resources.as_ref()?;
+/// Container resources: what the request sets, or the defaults when it sets
+/// none.
+fn resources(agent: &AgentSettings) -> Value {
+    let Some(r) = agent.resources.as_ref() else {
+        let pick = |i: usize| -> Map<String, Value> {
+            DEFAULT_RESOURCES
+                .iter()
+                .map(|(name, request, limit)| {
+                    (
+                        name.to_string(),
+                        json!(if i == 0 { request } else { limit }),
+                    )
+                })
+                .collect()
+        };
+        return json!({ "requests": pick(0), "limits": pick(1) });
+    };
     let pair = |cpu: &Option<String>, memory: &Option<String>| {
         let mut quantities = Map::new();
         if let Some(cpu) = given(cpu) {
@@ -295,7 +342,7 @@ fn resources(agent: &AgentSettings) -> Option<Value> {
     if !limits.is_empty() {
         resources.insert("limits".into(), Value::Object(limits));
     }
-    (!resources.is_empty()).then_some(Value::Object(resources))
+    Value::Object(resources)
 }
 
 fn toleration(t: &Toleration) -> Value {
@@ -502,14 +549,56 @@ mod tests {
                 "DROVER_SERVER",
                 "DROVER_CLUSTER_ID",
                 "DROVER_TLS_MODE",
-                "DROVER_TOKEN"
+                "DROVER_TOKEN_FILE"
             ]
         );
         let pod = &deployment["spec"]["template"]["spec"];
         assert!(pod.get("imagePullSecrets").is_none());
-        assert!(pod.get("tolerations").is_none());
         assert!(pod.get("priorityClassName").is_none());
-        assert!(pod["containers"][0].get("resources").is_none());
+        // Hardened by default: non-root, read-only, no capabilities, the
+        // runtime's seccomp profile, bounded resources, and it fits on a
+        // cluster of control-plane nodes.
+        let container = &pod["containers"][0];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(
+            container["securityContext"]["allowPrivilegeEscalation"],
+            false
+        );
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            container["securityContext"]["capabilities"]["drop"],
+            json!(["ALL"])
+        );
+        assert_eq!(
+            container["resources"],
+            json!({ "requests": { "cpu": "10m", "memory": "32Mi" },
+                    "limits": { "cpu": "500m", "memory": "128Mi" } })
+        );
+        let tolerated: Vec<&str> = pod["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(tolerated, CONTROL_PLANE_TAINTS);
+        // The token is a read-only file from the Secret, not an environment variable.
+        assert_eq!(
+            env(deployment)[3].1["value"],
+            "/var/run/secrets/drover/token"
+        );
+        assert_eq!(container["volumeMounts"][0]["readOnly"], true);
+        assert_eq!(
+            pod["volumes"][0]["secret"]["secretName"],
+            "drover-credentials-ab12cd"
+        );
+        assert_eq!(
+            pod["volumes"][0]["secret"]["items"],
+            json!([{ "key": "token", "path": "token" }])
+        );
         assert_eq!(
             objects[5]["spec"]["ports"][0]["targetPort"],
             AGENT_PORT_NAME
@@ -585,7 +674,7 @@ mod tests {
             key: Some("dedicated".into()),
             operator: Some("Exists".into()),
             value: None,
-            effect: Some("NoSchedule".into()),
+            effect: Some("NoExecute".into()),
             toleration_seconds: Some(30),
         }];
         r.agent.priority_class = Some("system-cluster-critical".into());
@@ -620,15 +709,16 @@ mod tests {
                 "DROVER_CA_CHECKSUM",
                 "DROVER_CLUSTER_ID",
                 "DROVER_TLS_MODE",
-                "DROVER_TOKEN",
+                "DROVER_TOKEN_FILE",
                 "HTTPS_PROXY"
             ]
         );
         assert_eq!(env[3].1["value"], "strict");
         let pod = &deployment["spec"]["template"]["spec"];
         assert_eq!(pod["imagePullSecrets"], json!([{ "name": "regcred" }]));
-        assert_eq!(pod["tolerations"][0]["tolerationSeconds"], 30);
-        assert!(pod["tolerations"][0].get("value").is_none());
+        // The request's tolerations follow the control-plane ones.
+        assert_eq!(pod["tolerations"][2]["tolerationSeconds"], 30);
+        assert!(pod["tolerations"][2].get("value").is_none());
         assert_eq!(pod["priorityClassName"], "system-cluster-critical");
         assert_eq!(
             pod["containers"][0]["resources"],
