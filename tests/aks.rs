@@ -312,7 +312,11 @@ fn standin_fleet_pages_through_next_link() {
                     assert!(all.insert(id.to_string()), "duplicate {id}");
                     assert_eq!(c["properties"]["futureField"]["x"], 1);
                     assert!(c["properties"]["fqdn"].is_string());
-                    assert!(c["identity"]["type"].is_string());
+                    // Service-principal clusters carry no managed identity.
+                    assert!(
+                        c["identity"]["type"].is_string()
+                            || c["properties"]["servicePrincipalProfile"]["clientId"].is_string()
+                    );
                 }
                 next = body["nextLink"].as_str().map(str::to_string);
                 if let Some(link) = &next {
@@ -749,7 +753,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
         ],
     );
     assert!(
-        e.contains("403") && e.contains("not granted") && e.contains("subscriptions"),
+        e.contains("(denied)") && e.contains("not granted") && e.contains("subscriptions"),
         "{e}"
     );
     // An unknown credential.
@@ -766,7 +770,7 @@ fn azure_faults_are_clear_errors_and_keep_the_inventory() {
     let e = fails(&d2, &["aks", "clusters", "--credential", "prod"]);
     assert!(e.contains("AADSTS7000215"), "{e}");
     assert!(
-        e.contains("424"),
+        e.contains("(credential-unavailable)"),
         "a credential problem, not an ARM answer: {e}"
     );
     assert!(e.contains("drover credential rotate prod"), "{e}");
@@ -1014,11 +1018,216 @@ fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
     let before = azure.arm_requests.load(Ordering::Relaxed);
     let e = fails(&d, &["aks", "clusters", "--credential", "prod"]);
     assert!(
-        e.contains("504") && e.contains("did not answer") && e.contains("500ms"),
+        e.contains("(timeout)") && e.contains("did not answer") && e.contains("500ms"),
         "{e}"
     );
     // Every attempt was made (5), then it gave up.
     let attempts = azure.arm_requests.load(Ordering::Relaxed) - before;
     assert!(attempts >= 5, "{attempts} ARM requests");
     assert!(d.cli_json(&["aks", "ls"]).as_array().unwrap().is_empty());
+}
+
+/// A closed loopback port: bound, then let go.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_authority_or_arm_that_cannot_be_reached_is_named_at_once() {
+    let (dir, azure) = start(StandInOptions::default());
+    let bad_tls = common::azure::CaAsServer::start();
+    let dead = format!("https://127.0.0.1:{}", closed_port());
+    // Trust both the stand-in and the misconfigured server's CA: the TLS
+    // failure is the certificate's use, not an unknown issuer.
+    let ca_file = dir.path().join("cas.pem");
+    std::fs::write(&ca_file, format!("{}{}", azure.ca_pem, bad_tls.ca_pem)).unwrap();
+    let config = dir.path().join("drover.toml");
+    let mut text = format!("[azure]\nca_file = {ca_file:?}\n");
+    for (cloud, authority, arm) in [
+        ("dead-entra", dead.as_str(), azure.url.as_str()),
+        ("tls-entra", bad_tls.url.as_str(), azure.url.as_str()),
+        ("dead-arm", azure.url.as_str(), dead.as_str()),
+        ("tls-arm", azure.url.as_str(), bad_tls.url.as_str()),
+    ] {
+        text.push_str(&format!(
+            "[azure.clouds.{cloud}]\nauthority_host = {authority:?}\nresource_manager = {arm:?}\n"
+        ));
+    }
+    text.push_str(
+        "[plugins.aks-discovery.azure]\ncredentials = [\"*\"]\nsubscriptions = [\"*\"]\n\
+         methods = [\"GET\"]\npaths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start_with(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        None,
+    );
+    for (cloud, host, what) in [
+        (
+            "dead-entra",
+            dead.trim_start_matches("https://"),
+            "cannot connect to the Entra authority",
+        ),
+        (
+            "tls-entra",
+            bad_tls.url.trim_start_matches("https://"),
+            "the TLS handshake failed with the Entra authority",
+        ),
+        (
+            "dead-arm",
+            dead.trim_start_matches("https://"),
+            "cannot connect to ARM",
+        ),
+        (
+            "tls-arm",
+            bad_tls.url.trim_start_matches("https://"),
+            "the TLS handshake failed with ARM",
+        ),
+    ] {
+        azure.add_credential(&d, cloud, cloud, "s3cr3t-value");
+        let started = std::time::Instant::now();
+        let out = d.cli(&["aks", "check-credential", cloud]);
+        let took = started.elapsed();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{cloud}: {text}");
+        assert!(
+            text.contains(what) && text.contains(host),
+            "{cloud}: {text}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{cloud}: answered after {took:?}"
+        );
+        // Discovery says the same, as its operation's failure.
+        let e = fails(&d, &["aks", "clusters", "--credential", cloud]);
+        assert!(e.contains(host), "{cloud}: {e}");
+    }
+}
+
+#[test]
+fn a_slow_tenant_is_discovered_as_an_operation_past_the_request_timeout() {
+    let fleet = Fleet {
+        subscriptions: 2,
+        clusters_per_subscription: 12,
+        page_size: 4,
+    };
+    let (dir, azure) = start(StandInOptions {
+        example_subscription: false,
+        fleet: Some(fleet),
+        faults: vec![Fault::Slow {
+            path_contains: "managedclusters".into(),
+            delay: Duration::from_millis(800),
+        }],
+        ..Default::default()
+    });
+    // Requests may take 1 s; the discovery takes three pages of 0.8 s per
+    // subscription.
+    let config = dir.path().join("drover.toml");
+    azure.write_daemon_config(&config, "prod", "[\"*\"]", "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.insert_str(0, "[api]\nrequest_timeout = \"1s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let d = azure.daemon_with_config(dir.path(), &config, "s3cr3t-value", "standin");
+    let started = std::time::Instant::now();
+    let out = d.cli(&["aks", "clusters", "--credential", "prod", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["clusters"].as_array().unwrap().len(), 24, "{found}");
+    // It was an operation, recorded with its summary, and it was audited.
+    let id = found["operation"].as_str().unwrap();
+    let op = d.cli_json(&["op", "show", id]);
+    assert_eq!(op["kind"], "aks-discover");
+    assert_eq!(op["status"], "succeeded");
+    assert_eq!(op["steps"][0]["output"]["new"], 24);
+    let audit = d.cli_json(&["audit", "--subject", "/v1/aks/discover"]);
+    assert_eq!(audit[0]["status"], "202", "{audit}");
+}
+
+#[test]
+fn missing_groups_dual_stack_and_service_principals_are_reported_as_they_are() {
+    let fleet = Fleet {
+        subscriptions: 2,
+        clusters_per_subscription: 6,
+        page_size: 10,
+    };
+    let (dir, azure) = start(StandInOptions {
+        example_subscription: false,
+        fleet: Some(fleet),
+        ..Default::default()
+    });
+    let d = azure.daemon(dir.path(), "[\"*\"]", "s3cr3t-value", "standin", true);
+    // rg-5 exists in every subscription; rg-9 in none.
+    let found = d.cli_json(&[
+        "aks",
+        "clusters",
+        "--credential",
+        "prod",
+        "--resource-group",
+        "rg-5",
+        "--resource-group",
+        "rg-9",
+    ]);
+    let clusters = found["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2, "{found}");
+    let failures = found["failures"].as_array().unwrap();
+    assert_eq!(
+        failures.len(),
+        2,
+        "one finding per subscription, for rg-9: {failures:?}"
+    );
+    for f in failures {
+        assert_eq!(f["resource_group"], "rg-9", "{f}");
+        assert_eq!(f["error"]["code"], "not-found", "{f}");
+    }
+    // Cluster 5 of each subscription is dual-stack and a service principal's.
+    for c in clusters {
+        let n = &c["network"];
+        assert_eq!(
+            n["pod_cidrs"],
+            serde_json::json!(["10.244.0.0/16", "fd12:3456:789a::/64"])
+        );
+        assert_eq!(
+            n["service_cidrs"],
+            serde_json::json!(["10.0.0.0/16", "fd12:3456:789a:1::/108"])
+        );
+        assert_eq!(n["pod_cidr"], "10.244.0.0/16");
+        assert_eq!(c["identity_type"], "None");
+    }
+    // A group that exists nowhere is a finding, not a failed discovery.
+    let out = d.cli(&[
+        "aks",
+        "clusters",
+        "--credential",
+        "prod",
+        "--resource-group",
+        "rg-9",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("resource group rg-9 does not exist"), "{e}");
+    assert!(!e.contains("not searched"), "{e}");
 }

@@ -521,16 +521,19 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
             "run",
             &format!("{}/openapi.json", d.url),
             "--checks",
-            "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+            "all",
             "--max-examples",
-            "40",
+            "60",
             "--header",
             &format!("Authorization: Bearer {admin}"),
             "--request-timeout",
             "10",
             "--no-color",
         ])
-        .env("SCHEMATHESIS_HOOKS", "")
+        .env(
+            "SCHEMATHESIS_HOOKS",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/schemathesis_hooks.py"),
+        )
         // It keeps a cache in its working directory: keep that out of the tree.
         .current_dir(home.path())
         .output()
@@ -665,8 +668,23 @@ fn an_operator_certificate_is_served_as_given() {
     let ca: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ca["mode"], "operator");
     assert_eq!(ca["ca_checksum"], sha256_hex(ca_cert.pem().as_bytes()));
-    // Without the CA the CLI cannot verify the daemon, and says so.
+    // The CLI on the daemon's machine trusts the operator's CA the daemon
+    // serves with ([tls] ca), without --ca-file.
     let out = d.cli(&["plugin", "ls"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Anywhere else (no local daemon record), it cannot verify the daemon
+    // without the CA, and says so.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::daemon::DROVER)
+        .args(["plugin", "ls", "--server", &d.url, "--token", &d.token()])
+        .env_clear()
+        .env("HOME", elsewhere.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         !d.data_dir().join("tls").exists(),

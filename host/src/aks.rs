@@ -33,8 +33,16 @@ pub struct NetworkProfile {
     pub plugin: Option<String>,
     pub plugin_mode: Option<String>,
     pub policy: Option<String>,
+    /// The first pod range (IPv4 on a dual-stack cluster).
     pub pod_cidr: Option<String>,
+    /// Every pod range: two on a dual-stack cluster.
+    #[serde(default)]
+    pub pod_cidrs: Vec<String>,
+    /// The first service range.
     pub service_cidr: Option<String>,
+    /// Every service range.
+    #[serde(default)]
+    pub service_cidrs: Vec<String>,
     pub dns_service_ip: Option<String>,
     pub outbound_type: Option<String>,
     pub load_balancer_sku: Option<String>,
@@ -107,15 +115,21 @@ impl From<wit::Cluster> for AksCluster {
                 tenant_id: a.tenant_id,
             }),
             local_accounts_disabled: c.local_accounts_disabled,
-            network: c.network.map(|n| NetworkProfile {
-                plugin: n.plugin,
-                plugin_mode: n.plugin_mode,
-                policy: n.policy,
-                pod_cidr: n.pod_cidr,
-                service_cidr: n.service_cidr,
-                dns_service_ip: n.dns_service_ip,
-                outbound_type: n.outbound_type,
-                load_balancer_sku: n.load_balancer_sku,
+            network: c.network.map(|n| {
+                let pod_cidrs = split_ranges(n.pod_cidr.as_deref());
+                let service_cidrs = split_ranges(n.service_cidr.as_deref());
+                NetworkProfile {
+                    plugin: n.plugin,
+                    plugin_mode: n.plugin_mode,
+                    policy: n.policy,
+                    pod_cidr: pod_cidrs.first().cloned(),
+                    pod_cidrs,
+                    service_cidr: service_cidrs.first().cloned(),
+                    service_cidrs,
+                    dns_service_ip: n.dns_service_ip,
+                    outbound_type: n.outbound_type,
+                    load_balancer_sku: n.load_balancer_sku,
+                }
             }),
             node_pools: c
                 .node_pools
@@ -144,6 +158,40 @@ impl From<wit::Cluster> for AksCluster {
     }
 }
 
+/// What the plugin says a cluster is must be usable as an inventory key:
+/// everything a plugin returns is checked before it is stored.
+fn check_cluster_record(c: &wit::Cluster) -> Result<(), AksError> {
+    let bad = |what: String| {
+        Err(AksError::BadPluginOutput(format!(
+            "plugin {PLUGIN:?} returned a cluster {what}: fix or replace the plugin"
+        )))
+    };
+    if !c.id.starts_with("/subscriptions/") || c.id.len() > 1024 {
+        return bad(format!(
+            "whose id {:?} is not an ARM resource id",
+            crate::text::one_line(&c.id, 200)
+        ));
+    }
+    if c.name.is_empty() || c.name.len() > 256 {
+        return bad(format!(
+            "{:?} without a usable name",
+            crate::text::one_line(&c.id, 200)
+        ));
+    }
+    Ok(())
+}
+
+/// `a,b` (a dual-stack plugin's ranges) → `[a, b]`.
+fn split_ranges(ranges: Option<&str>) -> Vec<String> {
+    ranges
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 impl AksCluster {
     fn from_row(row: AksRow) -> anyhow::Result<AksCluster> {
         let mut c: AksCluster = serde_json::from_str(&row.data)?;
@@ -160,6 +208,7 @@ impl AksCluster {
 #[serde(deny_unknown_fields)]
 pub struct DiscoverRequest {
     /// A stored Azure credential.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub credential: String,
     /// Empty: the credential's configured subscriptions, else all it can see.
     #[serde(default)]
@@ -173,6 +222,20 @@ pub struct DiscoverRequest {
     pub tags: Vec<String>,
 }
 
+impl DiscoverRequest {
+    /// What can be said about a request before Azure is asked.
+    pub fn check(&self) -> Result<(), AksError> {
+        if !crate::config::is_valid_object_name(&self.credential) {
+            return Err(AksError::Invalid(format!(
+                "{:?} is not a credential name: name the credential to discover with \
+                 (`--credential NAME`, 1-64 letters, digits, '-', '_' or '.')",
+                crate::text::one_line(&self.credential, 100)
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// An error, as the API reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
@@ -180,10 +243,50 @@ pub struct Problem {
     pub message: String,
 }
 
+/// A subscription, or one resource group of it, that could not be searched;
+/// a resource group that does not exist is reported with code `not-found`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionFailure {
     pub subscription: String,
+    /// Set when the failure is about this resource group only.
+    #[serde(default)]
+    pub resource_group: Option<String>,
     pub error: Problem,
+}
+
+impl SubscriptionFailure {
+    /// From the plugin's scope: `<subscription>` or
+    /// `<subscription>/resourceGroups/<group>`.
+    fn new(scope: &str, error: Problem) -> SubscriptionFailure {
+        let (subscription, resource_group) = match scope.split_once('/') {
+            Some((sub, rest)) => {
+                let group = rest
+                    .split_once('/')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("resourceGroups"))
+                    .map(|(_, g)| g.to_string());
+                (sub.to_string(), group)
+            }
+            None => (scope.to_string(), None),
+        };
+        SubscriptionFailure {
+            subscription,
+            resource_group,
+            error,
+        }
+    }
+}
+
+/// What a discovery operation records as its output: the clusters
+/// themselves are in the inventory.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DiscoverySummary {
+    /// ARM ids of the clusters found (look them up with `/v1/aks/clusters`).
+    pub cluster_ids: Vec<String>,
+    pub subscriptions: Vec<String>,
+    pub failures: Vec<SubscriptionFailure>,
+    pub new: u64,
+    pub updated: u64,
+    pub missing: u64,
 }
 
 /// The result of one discovery.
@@ -197,6 +300,19 @@ pub struct Discovery {
     pub updated: u64,
     /// Clusters of fully searched subscriptions that were not found again.
     pub missing: u64,
+}
+
+impl Discovery {
+    pub fn summary(&self) -> DiscoverySummary {
+        DiscoverySummary {
+            cluster_ids: self.clusters.iter().map(|c| c.id.clone()).collect(),
+            subscriptions: self.subscriptions.clone(),
+            failures: self.failures.clone(),
+            new: self.new,
+            updated: self.updated,
+            missing: self.missing,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -259,8 +375,29 @@ pub enum AksError {
     /// The plugin is missing or failed.
     #[error("{0}")]
     Unavailable(String),
+    /// The plugin answered with records that are not valid.
+    #[error("{0}")]
+    BadPluginOutput(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl AksError {
+    /// A stable code for scripts (the API's error code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AksError::Denied(_) => "denied",
+            AksError::NotFound(_) => "not-found",
+            AksError::Invalid(_) => "invalid-input",
+            AksError::Conflict(_) => "conflict",
+            AksError::Upstream { .. } => "upstream",
+            AksError::Credential(_) => "credential-unavailable",
+            AksError::Timeout(_) => "timeout",
+            AksError::Unavailable(_) => "unavailable",
+            AksError::BadPluginOutput(_) => "bad-plugin-output",
+            AksError::Internal(_) => "internal",
+        }
+    }
 }
 
 fn problem(e: &WitError) -> Problem {
@@ -314,13 +451,14 @@ impl Aks {
             })
     }
 
+    /// Whether discovery can run: its plugin is loaded.
+    pub fn ready(&self) -> Result<(), AksError> {
+        self.plugin().map(|_| ())
+    }
+
     /// Discover and record. A discovery that fails as a whole stores nothing.
     pub async fn discover(&self, request: DiscoverRequest) -> Result<Discovery, AksError> {
-        if request.credential.trim().is_empty() {
-            return Err(AksError::Invalid(
-                "name the credential to discover with (`--credential NAME`)".into(),
-            ));
-        }
+        request.check()?;
         let plugin = self.plugin()?;
         let filtered = !request.resource_groups.is_empty()
             || request
@@ -342,8 +480,12 @@ impl Aks {
                 },
             )
             .await?;
-        let failed: Vec<String> = result
+        let failures: Vec<SubscriptionFailure> = result
             .failures
+            .iter()
+            .map(|f| SubscriptionFailure::new(&f.subscription, problem(&f.error)))
+            .collect();
+        let failed: Vec<String> = failures
             .iter()
             .map(|f| f.subscription.to_ascii_lowercase())
             .collect();
@@ -357,6 +499,9 @@ impl Aks {
                 .cloned()
                 .collect()
         };
+        for c in &result.clusters {
+            check_cluster_record(c)?;
+        }
         let clusters: Vec<AksCluster> = result.clusters.into_iter().map(AksCluster::from).collect();
         let rows = clusters
             .iter()
@@ -390,14 +535,7 @@ impl Aks {
         Ok(Discovery {
             clusters: stored,
             subscriptions: result.subscriptions,
-            failures: result
-                .failures
-                .iter()
-                .map(|f| SubscriptionFailure {
-                    subscription: f.subscription.clone(),
-                    error: problem(&f.error),
-                })
-                .collect(),
+            failures,
             new,
             updated,
             missing,

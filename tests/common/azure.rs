@@ -49,7 +49,7 @@ pub struct AzureStandIn {
     /// Entra requests served: token, OpenID configuration, instance discovery.
     pub token_requests: Arc<AtomicU64>,
     shared: Arc<Shared>,
-    runtime: Option<tokio::runtime::Runtime>,
+    _loopback: Loopback,
 }
 
 #[derive(Clone)]
@@ -1405,7 +1405,7 @@ fn fleet_cluster(tenant: &str, sub: &str, i: usize, n: usize) -> Value {
             "tenantId": tenant,
         })
     };
-    json!({
+    let mut cluster = json!({
         "id": id,
         "location": location,
         "name": name,
@@ -1418,7 +1418,28 @@ fn fleet_cluster(tenant: &str, sub: &str, i: usize, n: usize) -> Value {
         "sku": { "name": "Base", "tier": if n.is_multiple_of(2) { "Free" } else { "Standard" } },
         "identity": identity,
         "properties": properties,
-    })
+    });
+    // Every sixth cluster is dual-stack, described by the plural fields
+    // only, and runs as a service principal (no managed identity block).
+    if n % 6 == 5 {
+        let network = &mut cluster["properties"]["networkProfile"];
+        let network = network.as_object_mut().unwrap();
+        network.remove("podCidr");
+        network.remove("serviceCidr");
+        network.insert(
+            "podCidrs".into(),
+            json!(["10.244.0.0/16", "fd12:3456:789a::/64"]),
+        );
+        network.insert(
+            "serviceCidrs".into(),
+            json!(["10.0.0.0/16", "fd12:3456:789a:1::/108"]),
+        );
+        network.insert("ipFamilies".into(), json!(["IPv4", "IPv6"]));
+        cluster.as_object_mut().unwrap().remove("identity");
+        cluster["properties"]["servicePrincipalProfile"] =
+            json!({ "clientId": stable_guid(&format!("{id}#service-principal")) });
+    }
+    cluster
 }
 
 fn upgrades_from(version: &str) -> Vec<Value> {
@@ -1518,11 +1539,24 @@ fn certificates() -> (String, Arc<rustls::ServerConfig>) {
     (ca_pem, Arc::new(config))
 }
 
-impl AzureStandIn {
-    /// Serve Entra and ARM on a free loopback port; writes the CA to
-    /// `dir/azure-ca.pem`.
-    pub fn start(dir: &Path, options: StandInOptions) -> AzureStandIn {
-        drover::tls::install_crypto_provider();
+/// A TLS server on loopback that presents a CA certificate as its own (a
+/// misconfiguration clients rightly refuse, even when they trust that CA):
+/// (its `https://127.0.0.1:PORT` URL, the CA's PEM). It answers nothing.
+pub struct CaAsServer {
+    pub url: String,
+    pub ca_pem: String,
+    _loopback: Loopback,
+}
+
+/// A one-thread runtime with a listener on a free loopback port, and its
+/// `https://127.0.0.1:PORT` URL; the runtime stops (without waiting) when
+/// dropped, so dropping inside another runtime is fine.
+struct Loopback {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Loopback {
+    fn start() -> (Loopback, tokio::net::TcpListener, String) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -1535,6 +1569,73 @@ impl AzureStandIn {
             "https://127.0.0.1:{}",
             listener.local_addr().unwrap().port()
         );
+        (
+            Loopback {
+                runtime: Some(runtime),
+            },
+            listener,
+            url,
+        )
+    }
+
+    fn spawn(&self, future: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(rt) = &self.runtime {
+            rt.spawn(future);
+        }
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl CaAsServer {
+    pub fn start() -> CaAsServer {
+        drover::tls::install_crypto_provider();
+        let key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        ca.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        ca.distinguished_name
+            .push(DnType::CommonName, "a CA, not a server");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = ca.self_signed(&key).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (loopback, listener, url) = Loopback::start();
+        loopback.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(tcp).await;
+                });
+            }
+        });
+        CaAsServer {
+            url,
+            ca_pem: cert.pem(),
+            _loopback: loopback,
+        }
+    }
+}
+
+impl AzureStandIn {
+    /// Serve Entra and ARM on a free loopback port; writes the CA to
+    /// `dir/azure-ca.pem`.
+    pub fn start(dir: &Path, options: StandInOptions) -> AzureStandIn {
+        drover::tls::install_crypto_provider();
+        let (loopback, listener, url) = Loopback::start();
         let (ca_pem, server_config) = certificates();
         let ca_file = dir.join("azure-ca.pem");
         std::fs::write(&ca_file, &ca_pem).unwrap();
@@ -1552,7 +1653,7 @@ impl AzureStandIn {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        runtime.spawn(async move {
+        loopback.spawn(async move {
             drover::api::serve_tls(listener, server_config, app, std::future::pending())
                 .await
                 .unwrap();
@@ -1564,7 +1665,7 @@ impl AzureStandIn {
             arm_requests,
             token_requests,
             shared,
-            runtime: Some(runtime),
+            _loopback: loopback,
         }
     }
 
@@ -1613,6 +1714,30 @@ impl AzureStandIn {
     ) -> super::daemon::Daemon {
         let config = home.join("drover.toml");
         self.write_daemon_config(&config, "prod", subscriptions, "");
+        self.daemon_logging(home, &config, secret, cloud, log)
+    }
+
+    /// Like [`daemon`](Self::daemon), with a config file of the test's own
+    /// (see [`write_daemon_config`](Self::write_daemon_config)); logs to
+    /// `home/daemon.log`.
+    pub fn daemon_with_config(
+        &self,
+        home: &Path,
+        config: &Path,
+        secret: &str,
+        cloud: &str,
+    ) -> super::daemon::Daemon {
+        self.daemon_logging(home, config, secret, cloud, true)
+    }
+
+    fn daemon_logging(
+        &self,
+        home: &Path,
+        config: &Path,
+        secret: &str,
+        cloud: &str,
+        log: bool,
+    ) -> super::daemon::Daemon {
         let log = log.then(|| home.join("daemon.log"));
         let d = super::daemon::Daemon::start_with(
             home,
@@ -1624,13 +1749,21 @@ impl AzureStandIn {
             ],
             log.as_deref(),
         );
-        let secret_file = home.join("secret");
+        self.add_credential(&d, "prod", cloud, secret);
+        d
+    }
+
+    /// Store an `azure-client-secret` credential `name` on `d` for this
+    /// stand-in's application, in cloud `cloud`, with client secret `secret`
+    /// (read from a file, as an operator would give it).
+    pub fn add_credential(&self, d: &super::daemon::Daemon, name: &str, cloud: &str, secret: &str) {
+        let secret_file = d.home.join(format!("{name}.secret"));
         std::fs::write(&secret_file, secret).unwrap();
         let o = &self.shared.options;
         let out = d.cli(&[
             "credential",
             "add",
-            "prod",
+            name,
             "--kind",
             "azure-client-secret",
             "--tenant-id",
@@ -1648,7 +1781,6 @@ impl AzureStandIn {
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::remove_file(&secret_file).unwrap();
-        d
     }
 
     pub fn example_subscription() -> String {
@@ -1664,14 +1796,5 @@ impl AzureStandIn {
     /// Access tokens the token endpoint has issued so far.
     pub fn issued_tokens(&self) -> usize {
         self.shared.tokens.lock().unwrap().len()
-    }
-}
-
-impl Drop for AzureStandIn {
-    fn drop(&mut self) {
-        // Without waiting, so dropping inside another runtime is fine.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }

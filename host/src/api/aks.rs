@@ -1,12 +1,14 @@
 //! `/v1/aks/…`: AKS discovery, the inventory, credential checks and lookups.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::aks::{
-    AksCluster, AksError, CredentialCheck, DiscoverRequest, Discovery, LookupItem, LookupKind,
-};
+use crate::aks::{AksCluster, AksError, CredentialCheck, DiscoverRequest, LookupItem, LookupKind};
+use crate::store::OperationRow;
+use crate::workflows::AksDiscover;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -26,6 +28,9 @@ impl From<AksError> for ApiError {
             AksError::Timeout(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", m),
             AksError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            AksError::BadPluginOutput(m) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-output", m)
             }
             AksError::Internal(e) => ApiError::internal(e),
         }
@@ -50,6 +55,7 @@ pub struct InventoryQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub credential: String,
 }
 
@@ -58,6 +64,7 @@ pub struct CheckRequest {
 #[serde(deny_unknown_fields)]
 pub struct LookupQuery {
     /// A stored Azure credential.
+    #[param(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub credential: String,
     pub subscription: Option<String>,
     /// Needed by versions and vm-sizes, e.g. `eastus`.
@@ -71,24 +78,45 @@ pub struct LookupList {
     pub items: Vec<LookupItem>,
 }
 
-/// Discover AKS clusters with a credential and record them in the
-/// inventory. Admin only.
+/// Start discovering AKS clusters with a credential; they are recorded in
+/// the inventory. Discovery of a large or slow tenant can take minutes, so
+/// it runs as an `aks-discover` operation: follow it at
+/// `/v1/operations/{id}`; its step's output is a `DiscoverySummary`, its
+/// `error_code` says why it failed (`denied`, `credential-unavailable`,
+/// `upstream`, `timeout`, …). Admin only.
 #[utoipa::path(post, path = "/v1/aks/discover", tag = "aks", security(("bearer" = [])),
     request_body = DiscoverRequest,
     responses(
-        (status = 200, body = Discovery),
+        (status = 202, description = "the discovery operation, started", body = OperationRow,
+            headers(("location" = String, description = "the operation's URL"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 424, body = ErrorBody),
-        (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody),
     ))]
 pub async fn discover(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<DiscoverRequest>,
-) -> Result<Json<Discovery>, ApiError> {
-    Ok(Json(state.aks.discover(req).await?))
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<OperationRow>,
+    ),
+    ApiError,
+> {
+    req.check()?;
+    state.aks.ready()?;
+    let inputs = serde_json::to_value(&req).map_err(ApiError::internal)?;
+    let op = state
+        .operations
+        .start(AksDiscover::KIND, inputs, &caller.token)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/operations/{}", op.id))],
+        Json(op),
+    ))
 }
 
 /// The AKS inventory: every cluster discovery found, with first and last seen.

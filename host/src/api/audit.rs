@@ -24,6 +24,7 @@ pub struct AuditQuery {
     /// Page: entries with an id below this (from `next_before`).
     pub before: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

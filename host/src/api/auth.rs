@@ -131,6 +131,18 @@ pub async fn require_token(
         token: row.name.clone(),
         role,
     };
+    // Audit every mutation whatever becomes of it: answered, refused, or
+    // abandoned because the client went away (recorded as 499, the status
+    // for "client closed the request").
+    let mut audit = mutating.then(|| PendingAudit {
+        store: state.store.clone(),
+        token: row.name.clone(),
+        action: action.clone(),
+        subject: subject.clone(),
+        verb: method.as_str().to_string(),
+        started,
+        status: None,
+    });
     let outcome = if mutating && role != Role::Admin {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -144,24 +156,46 @@ pub async fn require_token(
         request.extensions_mut().insert(caller);
         Ok(next.run(request).await)
     };
-    if mutating {
-        let status = match &outcome {
+    if let Some(audit) = audit.as_mut() {
+        audit.status = Some(match &outcome {
             Ok(r) => r.status(),
             Err(e) => e.status,
-        };
+        });
+    }
+    outcome
+}
+
+/// A mutation's audit entry, written when the request ends — or when it is
+/// dropped unanswered.
+struct PendingAudit {
+    store: Store,
+    token: String,
+    action: String,
+    subject: String,
+    verb: String,
+    started: Instant,
+    /// The answer's status; None while (or if never) answered.
+    status: Option<StatusCode>,
+}
+
+impl Drop for PendingAudit {
+    fn drop(&mut self) {
+        let status = self
+            .status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "499".to_string());
         let entry = NewAudit {
             actor_kind: "token",
-            actor: &row.name,
-            action: &action,
-            subject: &subject,
-            verb: method.as_str(),
-            allowed: status != StatusCode::FORBIDDEN,
-            status: status.as_str(),
-            duration_us: started.elapsed().as_micros() as u64,
+            actor: &self.token,
+            action: &self.action,
+            subject: &self.subject,
+            verb: &self.verb,
+            allowed: self.status != Some(StatusCode::FORBIDDEN),
+            status: &status,
+            duration_us: self.started.elapsed().as_micros() as u64,
         };
-        if let Err(e) = state.store.audit_record(&entry) {
+        if let Err(e) = self.store.audit_record(&entry) {
             tracing::error!("cannot write the audit log: {e:#}");
         }
     }
-    outcome
 }

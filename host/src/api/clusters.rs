@@ -8,7 +8,7 @@ use super::error::{ApiError, ErrorBody, Json, Path};
 use crate::imports::{CheckIn, CheckInReply, ImportCommand, ImportError, ImportOptions};
 use crate::store::{ClusterRow, ImportTokenRow};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,6 +26,9 @@ impl From<ImportError> for ApiError {
             ImportError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }
+            ImportError::BadPluginOutput(m) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-output", m)
+            }
             ImportError::Internal(e) => ApiError::internal(e),
         }
     }
@@ -35,14 +38,16 @@ impl From<ImportError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ClusterCreate {
     /// A DNS label: lowercase letters, digits and '-'.
+    #[schema(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
     /// How the cluster is imported; every field is optional.
     #[serde(default)]
     pub import: ImportOptions,
-    /// Lifetime of the first registration token, e.g. `24h`; the daemon's
-    /// `[import] token_ttl` when unset.
-    #[serde(default)]
-    pub token_ttl: Option<String>,
+    /// Lifetime of the first registration token in seconds (1 s to 365 days);
+    /// the daemon's `[import] token_ttl` when unset.
+    #[serde(default, deserialize_with = "crate::wire::opt_int")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub token_ttl_seconds: Option<u64>,
 }
 
 /// A new cluster and the command that imports it (shown once).
@@ -60,9 +65,11 @@ pub struct ClusterList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// Lifetime, e.g. `2h`; the daemon's `[import] token_ttl` when unset.
-    #[serde(default)]
-    pub ttl: Option<String>,
+    /// Lifetime in seconds (1 s to 365 days); the daemon's `[import]
+    /// token_ttl` when unset.
+    #[serde(default, deserialize_with = "crate::wire::opt_int")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub ttl_seconds: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -70,15 +77,15 @@ pub struct ImportTokenList {
     pub tokens: Vec<ImportTokenRow>,
 }
 
-fn parse_ttl(ttl: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
-    ttl.map(|t| {
-        humantime::parse_duration(t).map_err(|_| {
-            ApiError::invalid(format!(
-                "token lifetime {t:?} is not a duration such as \"30m\", \"24h\" or \"7d\""
-            ))
+/// A token lifetime, checked before anything is stored.
+fn parse_ttl(seconds: Option<u64>) -> Result<Option<std::time::Duration>, ApiError> {
+    seconds
+        .map(|s| {
+            let d = std::time::Duration::from_secs(s);
+            crate::imports::check_ttl(d)?;
+            Ok(d)
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 /// Add a generic imported cluster and mint its first registration token.
@@ -96,7 +103,7 @@ pub async fn create(
     State(state): State<AppState>,
     Json(req): Json<ClusterCreate>,
 ) -> Result<(StatusCode, Json<ClusterCreated>), ApiError> {
-    let ttl = parse_ttl(req.token_ttl.as_deref())?;
+    let ttl = parse_ttl(req.token_ttl_seconds)?;
     let cluster = state.imports.add_cluster(&req.name, &req.import).await?;
     let command = state.imports.new_token(&cluster.id, ttl)?;
     Ok((
@@ -173,7 +180,7 @@ pub async fn import_command(
     Path(cluster): Path<String>,
     Json(req): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<ImportCommand>), ApiError> {
-    let ttl = parse_ttl(req.ttl.as_deref())?;
+    let ttl = parse_ttl(req.ttl_seconds)?;
     Ok((
         StatusCode::CREATED,
         Json(state.imports.new_token(&cluster, ttl)?),
@@ -213,14 +220,27 @@ pub async fn revoke(
     Ok(Json(state.imports.revoke(&token_id)?))
 }
 
-/// The import manifests, multi-document YAML for `kubectl apply -f`. No
-/// bearer token: the URL's token is the credential. Unknown, expired and
-/// revoked tokens all get 404.
+/// One Kubernetes object of the import manifests.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct KubernetesObject {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// The import manifests, a multi-document YAML stream (one object per
+/// document, in apply order) for `kubectl apply -f`. No bearer token: the
+/// URL's token is the credential. Unknown, expired and revoked tokens all
+/// get 404.
 #[utoipa::path(get, path = "/import/{file}", tag = "import",
     params(("file" = String, Path, description = "`<registration token>.yaml`")),
     responses(
-        (status = 200, description = "the manifests", content_type = "application/yaml", body = String),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 200, description = "the manifests, one YAML document per object",
+            content_type = "application/yaml", body = Vec<KubernetesObject>),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
     ))]
 pub async fn manifests(
     State(state): State<AppState>,
@@ -269,15 +289,27 @@ pub async fn cacerts(State(state): State<AppState>) -> Result<Response, ApiError
     }
 }
 
-fn registration_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    super::auth::bearer(headers).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "missing registration token: send `Authorization: Bearer <token>` (the agent \
-                 reads it from DROVER_TOKEN)",
-        )
-    })
+/// The agent's registration token, checked before anything else about the
+/// request: without a valid token, the answer is 401 whatever the body.
+pub struct AgentToken(ImportTokenRow);
+
+impl axum::extract::FromRequestParts<AppState> for AgentToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<AgentToken, ApiError> {
+        let token = super::auth::bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing registration token: send `Authorization: Bearer <token>` (the agent \
+                 reads it from DROVER_TOKEN_FILE)",
+            )
+        })?;
+        Ok(AgentToken(state.imports.authenticate(token)?))
+    }
 }
 
 /// An agent registers its cluster with the registration token.
@@ -287,14 +319,14 @@ fn registration_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     responses(
         (status = 200, body = CheckInReply), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AgentToken(token): AgentToken,
     Json(report): Json<CheckIn>,
 ) -> Result<Json<CheckInReply>, ApiError> {
-    let token = registration_token(&headers)?;
     Ok(Json(state.imports.check_in(token, &report, true)?))
 }
 
@@ -305,14 +337,13 @@ pub async fn register(
     responses(
         (status = 200, body = CheckInReply), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
     ))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AgentToken(token): AgentToken,
     Json(report): Json<CheckIn>,
 ) -> Result<Json<CheckInReply>, ApiError> {
-    let token = registration_token(&headers)?;
     Ok(Json(state.imports.check_in(token, &report, false)?))
 }

@@ -2,8 +2,8 @@
 //! turn malformed requests into it with the right 4xx (never a bare text
 //! body, never a 5xx).
 
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -114,10 +114,28 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` whose rejections are [`ApiError`]s, read as the OpenAPI
+/// document describes it: objects are objects at every depth
+/// ([`crate::wire::Strict`]).
 pub struct Json<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // Content type, size and syntax, as axum checks them.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        crate::wire::from_value(value).map(Json).map_err(|e| {
+            ApiError::invalid(format!(
+                "Failed to deserialize the JSON body into the target type: {e}"
+            ))
+        })
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

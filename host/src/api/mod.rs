@@ -36,8 +36,17 @@ pub use plugins::PluginList;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// A request that takes longer is answered 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Routes whose work is one plugin call. They are bounded by the plugin's
+/// own limits (a wait of at most `timeout_ms` for a slot, then at most
+/// `timeout_ms` of running), which the operator sets per plugin, rather than
+/// by `[api] request_timeout`.
+const PLUGIN_ROUTES: &[&str] = &[
+    "/v1/clusters",
+    "/import/{file}",
+    "/v1/aks/check-credential",
+    "/v1/aks/lookups/{kind}",
+];
 
 #[derive(Clone)]
 pub struct AppState {
@@ -51,6 +60,9 @@ pub struct AppState {
     pub aks: Arc<crate::aks::Aks>,
     /// Set once the initial plugin scan has finished.
     pub ready: Arc<AtomicBool>,
+    /// `[api] request_timeout`: how long a request (other than a plugin
+    /// call) may take before it is answered 504.
+    pub request_timeout: Duration,
 }
 
 #[derive(OpenApi)]
@@ -68,6 +80,31 @@ pub struct AppState {
 struct ApiDoc;
 
 struct BearerAuth;
+
+/// The variants of request enums (`kind`-tagged credentials and operations,
+/// `{"custom": …}` RBAC) take no other fields, as serde enforces: say so,
+/// so that the document and the server agree on what is valid.
+struct ClosedVariants;
+
+impl utoipa::Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            if let RefOr::T(Schema::OneOf(one_of)) = schema {
+                for item in one_of.items.iter_mut() {
+                    if let RefOr::T(Schema::Object(object)) = item {
+                        object.additional_properties =
+                            Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -101,17 +138,30 @@ pub fn router(state: AppState) -> Router {
             count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler that panicked (a bug) still answers with the error body.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("an API handler panicked; this is a bug");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the daemon failed to handle the request; its log has the details",
+    )
+    .into_response()
 }
 
 /// The OpenAPI document, built once from the handlers' annotations.
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| api_routes().split_for_parts().1)
+    DOC.get_or_init(|| {
+        // Once the routes have added their schemas.
+        let mut doc = api_routes().split_for_parts().1;
+        utoipa::Modify::modify(&ClosedVariants, &mut doc);
+        doc
+    })
 }
 
 /// This document.
@@ -160,11 +210,52 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 fn api(state: AppState) -> Router<AppState> {
     let (router, _) = api_routes().split_for_parts();
-    // Authenticate everything under /v1; probes, metrics and the document stay open.
-    router.route_layer(axum::middleware::from_fn_with_state(
-        state,
-        require_token_under_v1,
-    ))
+    // Authenticate everything under /v1; probes, metrics and the document
+    // stay open. Authentication (and the audit of mutations) wraps the
+    // timeout, so a request that is cut off is still audited.
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            request_timeout,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            require_token_under_v1,
+        ))
+}
+
+/// Answer 504 with the error body when a request takes longer than
+/// `[api] request_timeout`; plugin calls are bounded by their own limits.
+async fn request_timeout(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    if route.as_deref().is_some_and(|r| PLUGIN_ROUTES.contains(&r)) {
+        return next.run(request).await;
+    }
+    let what = format!("{} {}", request.method(), request.uri().path());
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request = %what, "request cut off at the request timeout");
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "the daemon did not finish {what} within {} ([api] request_timeout) and \
+                     stopped working on it; try again, and look at the daemon's log if it keeps \
+                     happening",
+                    humantime::format_duration(limit)
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn require_token_under_v1(
@@ -282,6 +373,78 @@ async fn readyz(State(state): State<AppState>) -> Response {
 mod tests {
     use super::*;
 
+    /// Each pattern the document shows is the one the server checks with.
+    #[test]
+    fn the_documented_patterns_are_the_enforced_ones() {
+        use crate::imports::options as o;
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let import = &schemas["ImportOptions"]["properties"];
+        for (field, pattern) in [
+            ("namespace", o::DNS_LABEL),
+            ("agent_image", o::IMAGE),
+            ("http_proxy", o::PROXY_URL),
+            ("https_proxy", o::PROXY_URL),
+            ("no_proxy", o::NO_PROXY),
+            ("cpu_request", o::QUANTITY),
+            ("cpu_limit", o::QUANTITY),
+            ("memory_request", o::QUANTITY),
+            ("memory_limit", o::QUANTITY),
+            ("priority_class", o::DNS_SUBDOMAIN),
+        ] {
+            assert_eq!(import[field]["pattern"], pattern, "ImportOptions.{field}");
+        }
+        assert_eq!(
+            import["image_pull_secrets"]["items"]["pattern"],
+            o::DNS_SUBDOMAIN
+        );
+        let toleration = &schemas["Toleration"]["properties"];
+        assert_eq!(toleration["key"]["pattern"], o::LABEL_KEY);
+        assert_eq!(toleration["value"]["pattern"], o::LABEL_VALUE);
+        assert_eq!(
+            schemas["ClusterCreate"]["properties"]["name"]["pattern"],
+            o::DNS_LABEL
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_gets_the_error_body() {
+        use tower::ServiceExt;
+        let app: Router = Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", axum::routing::get(|| async { "ok" }))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(100),
+                request_timeout,
+            ));
+        let request = |path: &str| {
+            axum::http::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let fast = app.clone().oneshot(request("/fast")).await.unwrap();
+        assert_eq!(fast.status(), StatusCode::OK);
+        let slow = app.oneshot(request("/slow")).await.unwrap();
+        assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(slow.into_body(), 10_000)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "timeout");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("GET /slow") && message.contains("100ms"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn every_route_is_documented_with_its_errors() {
         let doc = openapi();
@@ -346,8 +509,12 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// How long open connections may take to finish their requests once the
+/// daemon is stopping.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Serve `app` over TLS until `shutdown`, then let open connections finish
-/// their requests (up to [`REQUEST_TIMEOUT`]).
+/// their requests (up to [`SHUTDOWN_GRACE`]).
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -402,7 +569,7 @@ pub async fn serve_tls(
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {},
-        _ = tokio::time::sleep(REQUEST_TIMEOUT) => {
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("connections still open at the shutdown deadline were closed");
         }
     }

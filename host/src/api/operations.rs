@@ -3,12 +3,14 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::aks::DiscoverRequest;
 use crate::store::{Activity, OpListQuery, OpStatus, OperationRow, StepRow};
-use crate::workflows::OpError;
+use crate::workflows::{AksDiscover, OpError, SelfTest, SelfTestInputs};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
 impl From<OpError> for ApiError {
@@ -29,15 +31,36 @@ impl From<OpError> for ApiError {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+/// An operation to start: its `kind`, then that kind's `inputs`, read once
+/// the kind is known.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperationStart {
-    /// Operation kind, e.g. `selftest`.
-    pub kind: String,
-    /// Kind-specific inputs.
-    #[serde(default)]
-    #[schema(value_type = Object)]
+    pub kind: OperationKind,
     pub inputs: serde_json::Value,
+}
+
+/// The kinds of operation the API starts.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperationKind {
+    Selftest,
+    AksDiscover,
+}
+
+/// [`OperationStart`] as the OpenAPI document describes it: `inputs` per `kind`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(
+    tag = "kind",
+    content = "inputs",
+    rename_all = "kebab-case",
+    deny_unknown_fields
+)]
+pub enum OperationStartDoc {
+    /// Exercises the operation engine, touching nothing outside the daemon.
+    Selftest(SelfTestInputs),
+    /// Discovers AKS clusters with a credential (what `POST /v1/aks/discover` starts).
+    AksDiscover(DiscoverRequest),
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -57,8 +80,10 @@ pub struct OperationQuery {
     /// Only operations of this kind.
     pub kind: Option<String>,
     /// Page: the `next` cursor of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}\.[A-Za-z0-9_]{1,64}$")]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -75,11 +100,15 @@ pub struct OperationPage {
 pub struct ActivityQuery {
     /// Only activities with an id above this (for following a live operation).
     pub after: Option<i64>,
+    /// Wait up to this many milliseconds (at most 20000) for a new activity
+    /// after `after`, or for the operation to end, before answering.
+    #[param(minimum = 0, maximum = 20000)]
+    pub wait_ms: Option<u64>,
 }
 
 /// Start an operation. Admin only.
 #[utoipa::path(post, path = "/v1/operations", tag = "operations", security(("bearer" = [])),
-    request_body = OperationStart,
+    request_body = OperationStartDoc,
     responses(
         (status = 201, body = OperationRow),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -92,9 +121,19 @@ pub async fn start(
     Extension(caller): Extension<Caller>,
     Json(req): Json<OperationStart>,
 ) -> Result<(StatusCode, Json<OperationRow>), ApiError> {
-    let op = state
-        .operations
-        .start(&req.kind, req.inputs, &caller.token)?;
+    // The inputs are read as their kind's type, then handed on as JSON.
+    fn checked<T: serde::de::DeserializeOwned + Serialize>(
+        inputs: serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        let typed: T = crate::wire::from_value(inputs)
+            .map_err(|e| ApiError::invalid(format!("invalid inputs: {e}")))?;
+        serde_json::to_value(typed).map_err(ApiError::internal)
+    }
+    let (kind, inputs) = match req.kind {
+        OperationKind::Selftest => (SelfTest::KIND, checked::<SelfTestInputs>(req.inputs)?),
+        OperationKind::AksDiscover => (AksDiscover::KIND, checked::<DiscoverRequest>(req.inputs)?),
+    };
+    let op = state.operations.start(kind, inputs, &caller.token)?;
     Ok((StatusCode::CREATED, Json(op)))
 }
 
@@ -102,12 +141,20 @@ fn cursor(op: &OperationRow) -> String {
     format!("{}.{}", op.created_at, op.id)
 }
 
+/// `<created_at>.<id>`, as [`cursor`] writes it (and the document's pattern says).
 fn parse_cursor(s: &str) -> Result<(i64, String), ApiError> {
     let bad = || {
         ApiError::invalid(format!(
             "{s:?} is not a cursor: pass the `next` of the previous page"
         ))
     };
+    static CURSOR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^-?[0-9]{1,18}\.[A-Za-z0-9_]{1,64}$")
+            .expect("the cursor pattern compiles")
+    });
+    if !CURSOR.is_match(s) {
+        return Err(bad());
+    }
     let (at, id) = s.split_once('.').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
@@ -150,12 +197,28 @@ pub async fn list(
     responses(
         (status = 200, body = OperationDetail), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
     ))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ActivityQuery>,
 ) -> Result<Json<OperationDetail>, ApiError> {
+    if let Some(wait) = q.wait_ms {
+        if wait > 20_000 {
+            return Err(ApiError::invalid("wait_ms must be at most 20000"));
+        }
+        // Answer well within the request timeout, whatever was asked.
+        let wait = Duration::from_millis(wait).min(
+            state
+                .request_timeout
+                .saturating_sub(Duration::from_millis(500)),
+        );
+        state
+            .operations
+            .wait_for_change(&id, q.after.unwrap_or(0), wait)
+            .await?;
+    }
     let operation = state.operations.get(&id)?;
     let steps = state.store.op_steps(&id).map_err(ApiError::internal)?;
     let activities = state

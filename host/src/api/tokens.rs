@@ -1,9 +1,11 @@
 //! `/v1/tokens`: API tokens, stored hashed and shown once.
 
 use super::AppState;
+use super::auth::Caller;
 use super::auth::{Role, hash_token};
 use super::error::{ApiError, ErrorBody, Json, Path};
 use crate::store::TokenRow;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
     /// A name for people and the audit log, e.g. `ci-pipeline`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     pub role: Role,
 }
@@ -80,16 +83,30 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<TokenList>, ApiE
 }
 
 /// Revoke a token by id or name. Admin only.
-#[utoipa::path(post, path = "/v1/tokens/{token}/revoke", tag = "tokens", security(("bearer" = [])),
-    params(("token" = String, Path, description = "token id or name")),
+#[utoipa::path(post, path = "/v1/tokens/{name}/revoke", tag = "tokens", security(("bearer" = [])),
+    params(("name" = String, Path, description = "the token's name (or id)")),
     responses(
         (status = 200, body = TokenRow), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(token): Path<String>,
 ) -> Result<Json<TokenRow>, ApiError> {
+    // Revoking the token this very request is made with would lock the
+    // caller out mid-conversation (the admin token, typically).
+    let own = state
+        .store
+        .token_by_name(&caller.token)
+        .map_err(ApiError::internal)?;
+    if token == caller.token || own.is_some_and(|row| row.id == token) {
+        return Err(ApiError::conflict(format!(
+            "{token:?} is the token this request is made with: revoke it with another admin \
+             token (`drover token create NAME --role admin` makes one)"
+        )));
+    }
     match state
         .store
         .token_revoke(&token)

@@ -186,10 +186,14 @@ impl Azure {
         let mut identity_http = reqwest013::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(settings.request_timeout);
+        // `[azure] ca_file` may hold several certificates (a bundle).
         if let Some(pem) = &settings.extra_ca_pem {
-            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
-            identity_http = identity_http
-                .add_root_certificate(reqwest013::Certificate::from_pem(pem.as_bytes())?);
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+                http = http.add_root_certificate(cert);
+            }
+            for cert in reqwest013::Certificate::from_pem_bundle(pem.as_bytes())? {
+                identity_http = identity_http.add_root_certificate(cert);
+            }
         }
         Ok(Azure {
             credentials,
@@ -241,9 +245,13 @@ impl Azure {
         }
         let http = self.identity_http.clone();
         let cloud = Arc::new(info.cloud.configuration());
+        // No retries inside the identity library: an authority that cannot
+        // be reached (refused, TLS rejected) is reported at once, naming it,
+        // instead of after a series of silent attempts.
         let options = move || azure_core::http::ClientOptions {
             transport: Some(azure_core::http::Transport::new(http.clone())),
             cloud: Some(cloud.clone()),
+            retry: azure_core::http::RetryOptions::none(),
             ..Default::default()
         };
         let credential: Arc<dyn TokenCredential> = match info.kind {
@@ -282,7 +290,29 @@ impl Azure {
         let scope = info.cloud.scope();
         match source.credential.get_token(&[scope.as_str()], None).await {
             Ok(token) => Ok(token.token.secret().to_string()),
-            Err(e) => Err(token_error(&info.name, &e.to_string())),
+            Err(e) => {
+                let chain = crate::text::cause_chain(&e);
+                // Only when Entra never answered: its own error texts may
+                // mention certificates too.
+                if let Some(problem) = never_answered(&e)
+                    .then(|| connection_problem(&chain))
+                    .flatten()
+                {
+                    return Err(AzureError::Upstream {
+                        status: 0,
+                        code: problem.code().into(),
+                        message: format!(
+                            "cannot get a token for credential {:?}: {} the Entra authority \
+                             {} ({chain}){}",
+                            info.name,
+                            problem.verb(),
+                            host_of(&info.cloud.authority_host),
+                            problem.hint("the credential's cloud (authority_host)"),
+                        ),
+                    });
+                }
+                Err(token_error(&info.name, &e.to_string()))
+            }
         }
     }
 
@@ -422,6 +452,22 @@ impl Azure {
                     tracing::debug!(status, ?wait, attempt, "ARM asked to retry");
                     wait
                 }
+                // A host that refuses the connection or its TLS is reported at
+                // once: retrying cannot help, and the operator must act.
+                Err(e) if e.is_connect() && !e.is_timeout() => {
+                    let chain = crate::text::cause_chain(&e);
+                    let problem = connection_problem(&chain).unwrap_or(Connection::Refused);
+                    return Err(AzureError::Upstream {
+                        status: 0,
+                        code: problem.code().into(),
+                        message: format!(
+                            "{} ARM at {} ({chain}){}",
+                            problem.verb(),
+                            host_of(url),
+                            problem.hint("the credential's cloud (resource_manager)"),
+                        ),
+                    });
+                }
                 Err(e) if e.is_timeout() && attempt >= self.settings.max_attempts => {
                     return Err(AzureError::Timeout(format!(
                         "ARM did not answer {} within {}",
@@ -441,6 +487,85 @@ impl Azure {
             tokio::time::sleep(retry_in).await;
         }
     }
+}
+
+/// Why a connection to Entra or ARM failed, when it is the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    Refused,
+    Tls,
+    Name,
+}
+
+impl Connection {
+    fn code(self) -> &'static str {
+        match self {
+            Connection::Refused | Connection::Name => "Unreachable",
+            Connection::Tls => "TlsRejected",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Connection::Refused => "cannot connect to",
+            Connection::Name => "cannot resolve",
+            Connection::Tls => "the TLS handshake failed with",
+        }
+    }
+
+    fn hint(self, endpoint: &str) -> String {
+        match self {
+            Connection::Tls => format!(
+                " — its certificate is not one this daemon trusts: check {endpoint}, and \
+                 [azure] ca_file if a proxy or private cloud signs with its own CA"
+            ),
+            _ => format!(
+                " — check {endpoint}, and that the daemon's host can reach it (firewall, proxy, \
+                 DNS)"
+            ),
+        }
+    }
+}
+
+/// Classify a failed request's error chain: None when it is not about
+/// reaching the host (an HTTP answer, a timeout).
+fn connection_problem(chain: &str) -> Option<Connection> {
+    let lower = chain.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        Some(Connection::Tls)
+    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
+        Some(Connection::Name)
+    } else if lower.contains("connection refused")
+        || lower.contains("tcp connect error")
+        || lower.contains("network is unreachable")
+        || lower.contains("no route to host")
+    {
+        Some(Connection::Refused)
+    } else {
+        None
+    }
+}
+
+/// Whether an azure_core error (or one it wraps) is a transport failure:
+/// the other side never answered with HTTP.
+fn never_answered(e: &azure_core::Error) -> bool {
+    use azure_core::error::ErrorKind;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(core) = err.downcast_ref::<azure_core::Error>()
+            && matches!(core.kind(), ErrorKind::Io | ErrorKind::Connection)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// `host:port` of a URL, for messages.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -1,11 +1,12 @@
 //! `drover aks …`: discover AKS clusters, read the inventory, check a
 //! credential, and the lookups.
 
-use super::ClientArgs;
 use super::client::Client;
 use super::table;
 use super::token::urlencode;
+use super::{ClientArgs, Output};
 use crate::aks::LookupKind;
+use crate::text::escape_control;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -136,18 +137,18 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
             client,
         } => {
             let api = Client::from_args(&client)?;
-            let found: Value = api
-                .post(
-                    "/v1/aks/discover",
-                    &json!({
-                        "credential": credential,
-                        "subscriptions": subscriptions,
-                        "resource_groups": resource_groups,
-                        "name_contains": name,
-                        "tags": tags,
-                    }),
-                )
-                .await?;
+            let found = discover(
+                &api,
+                &json!({
+                    "credential": credential,
+                    "subscriptions": subscriptions,
+                    "resource_groups": resource_groups,
+                    "name_contains": name,
+                    "tags": tags,
+                }),
+                client.output == Output::Table,
+            )
+            .await?;
             let clusters = found["clusters"].as_array().cloned().unwrap_or_default();
             client.output.print(&found, || {
                 print!("{}", table::render(HEADERS, &rows(&clusters)));
@@ -160,11 +161,12 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                     found["missing"]
                 );
                 for f in found["failures"].as_array().into_iter().flatten() {
-                    eprintln!(
-                        "subscription {} not searched: {}",
-                        f["subscription"].as_str().unwrap_or("?"),
-                        f["error"]["message"].as_str().unwrap_or("?")
-                    );
+                    let message = escape_control(f["error"]["message"].as_str().unwrap_or("?"));
+                    if f["error"]["code"] == "not-found" && f["resource_group"].is_string() {
+                        eprintln!("note: {message}");
+                    } else {
+                        eprintln!("{} not searched: {message}", escape_control(&scope(f)));
+                    }
                 }
             })?;
         }
@@ -208,10 +210,11 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                 )
                 .await?;
             client.output.print(&check, || {
+                let text = |v: &Value| escape_control(v.as_str().unwrap_or("?")).into_owned();
                 println!(
                     "credential {} ({}): {}",
-                    check["credential"].as_str().unwrap_or("?"),
-                    check["cloud"].as_str().unwrap_or("?"),
+                    text(&check["credential"]),
+                    text(&check["cloud"]),
                     if check["ok"] == true {
                         "ok"
                     } else {
@@ -221,13 +224,13 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
                 for s in check["visible"].as_array().into_iter().flatten() {
                     println!(
                         "  sees {}  {}  {}",
-                        s["id"].as_str().unwrap_or("?"),
-                        s["state"].as_str().unwrap_or("?"),
-                        s["name"].as_str().unwrap_or("")
+                        text(&s["id"]),
+                        text(&s["state"]),
+                        text(&s["name"])
                     );
                 }
                 for p in check["problems"].as_array().into_iter().flatten() {
-                    println!("  problem: {}", p.as_str().unwrap_or("?"));
+                    println!("  problem: {}", text(p));
                 }
             })?;
             if check["ok"] != true {
@@ -243,11 +246,72 @@ pub async fn run(cmd: AksCommand) -> Result<()> {
     Ok(())
 }
 
+/// Start a discovery operation, follow it (its activity on stderr when
+/// `progress`), and put together what it found: the summary its step
+/// recorded, with the clusters read back from the inventory.
+async fn discover(api: &Client, request: &Value, progress: bool) -> Result<Value> {
+    let op: Value = api.post("/v1/aks/discover", request).await?;
+    let id = op["id"].as_str().unwrap_or_default().to_string();
+    if progress {
+        eprintln!("discovering as operation {id} (`drover op show {id}` has the details)");
+    }
+    let done = super::op::follow(api, &id, |a| {
+        if progress {
+            eprintln!("{}", super::op::activity_line(a));
+        }
+    })
+    .await?;
+    if done["status"] != "succeeded" {
+        anyhow::bail!(
+            "discovery {} ({}): {}",
+            done["status"].as_str().unwrap_or("failed"),
+            done["error_code"].as_str().unwrap_or("failed"),
+            done["error"].as_str().unwrap_or("no reason recorded")
+        );
+    }
+    let mut summary = done["steps"][0]["output"].clone();
+    let ids: Vec<String> = summary["cluster_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    let inventory: Value = api.get("/v1/aks/clusters").await?;
+    let mut by_id: std::collections::HashMap<String, Value> = inventory["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                c.clone(),
+            )
+        })
+        .collect();
+    let clusters: Vec<Value> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+    if let Some(map) = summary.as_object_mut() {
+        map.remove("cluster_ids");
+        map.insert("clusters".into(), Value::Array(clusters));
+        map.insert("operation".into(), Value::String(id));
+    }
+    Ok(summary)
+}
+
+/// What a failure is about: a subscription, or one resource group of it.
+fn scope(f: &Value) -> String {
+    let sub = f["subscription"].as_str().unwrap_or("?");
+    match f["resource_group"].as_str() {
+        Some(rg) => format!("resource group {rg} of subscription {sub}"),
+        None => format!("subscription {sub}"),
+    }
+}
+
 fn print_detail(c: &Value) {
+    // What Azure said, escaped for the terminal.
     let s = |v: &Value| match v {
         Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => escape_control(s).into_owned(),
+        other => escape_control(&other.to_string()).into_owned(),
     };
     for key in [
         "name",

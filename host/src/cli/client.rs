@@ -10,6 +10,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    timeout: std::time::Duration,
 }
 
 impl Client {
@@ -18,24 +19,26 @@ impl Client {
             Some(d) => d.clone(),
             None => default_data_dir()?,
         };
-        let base = match &args.server {
-            Some(s) => s.trim_end_matches('/').to_string(),
-            None => {
-                let path = data_dir.join(DAEMON_FILE);
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "cannot find a running daemon: {} is missing. Start one with `drover \
-                         serve`, or pass --server URL",
-                        path.display()
-                    )
-                })?;
-                let v: serde_json::Value = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not valid JSON", path.display()))?;
-                v["url"]
-                    .as_str()
-                    .with_context(|| format!("{} has no url", path.display()))?
-                    .to_string()
-            }
+        // What the local daemon recorded: its URL and the CA it is served with.
+        let daemon_file = data_dir.join(DAEMON_FILE);
+        let local: Option<serde_json::Value> = match std::fs::read_to_string(&daemon_file) {
+            Ok(text) => Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid JSON", daemon_file.display()))?,
+            ),
+            Err(_) => None,
+        };
+        let base = match (&args.server, &local) {
+            (Some(s), _) => s.trim_end_matches('/').to_string(),
+            (None, Some(v)) => v["url"]
+                .as_str()
+                .with_context(|| format!("{} has no url", daemon_file.display()))?
+                .to_string(),
+            (None, None) => bail!(
+                "cannot find a running daemon: {} is missing. Start one with `drover serve`, or \
+                 pass --server URL",
+                daemon_file.display()
+            ),
         };
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -52,21 +55,30 @@ impl Client {
                     .to_string()
             }
         };
-        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
-        let local_ca = data_dir.join("tls").join("ca.pem");
-        let ca_file = args
-            .ca_file
-            .clone()
-            .or_else(|| local_ca.exists().then_some(local_ca));
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(&path)
-                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+        let timeout = args.timeout;
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(timeout);
+        let ca_pem =
+            match (&args.ca_file, &local) {
+                (Some(path), _) => Some(std::fs::read(path).with_context(|| {
+                    format!("cannot read the CA certificate {}", path.display())
+                })?),
+                (None, Some(v)) => v["ca_pem"].as_str().map(|p| p.as_bytes().to_vec()),
+                (None, None) => None,
+            };
+        if let Some(pem) = ca_pem {
             let cert = reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+                .context("the daemon's CA certificate is not a PEM certificate")?;
             http = http.add_root_certificate(cert);
         }
         let http = http.build()?;
-        Ok(Client { http, base, token })
+        Ok(Client {
+            http,
+            base,
+            token,
+            timeout,
+        })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -96,12 +108,9 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the daemon at {}: is it running?", self.base))?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let body = response.bytes().await?;
+        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         if !status.is_success() {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
@@ -115,5 +124,29 @@ impl Client {
         }
         let body: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(body).with_context(|| format!("unexpected response from {url}"))
+    }
+
+    /// Say which it is: no daemon there, or a daemon that did not answer in time.
+    fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
+        if e.is_timeout() {
+            anyhow::anyhow!(
+                "the daemon at {} did not answer within {}: it is running but busy or stuck. \
+                 Try again, allow longer with --timeout, or look at the daemon's log",
+                self.base,
+                humantime::format_duration(self.timeout)
+            )
+        } else if e.is_connect() {
+            anyhow::anyhow!(
+                "cannot reach the daemon at {}: is it running? (`drover serve` starts it) — {}",
+                self.base,
+                crate::text::cause_chain(e)
+            )
+        } else {
+            anyhow::anyhow!(
+                "the connection to the daemon at {} failed: {}",
+                self.base,
+                crate::text::cause_chain(e)
+            )
+        }
     }
 }

@@ -70,9 +70,14 @@ pub struct AgentArgs {
     /// The Drover server's URL.
     #[arg(long, env = "DROVER_SERVER")]
     server: String,
-    /// Registration token (from the credentials Secret).
+    /// File holding the registration token: the credentials Secret's `token`
+    /// key, which the import manifests mount read-only.
+    #[arg(long, env = "DROVER_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// The registration token itself (prefer --token-file: an environment
+    /// variable is visible to more than a mounted file).
     #[arg(long, env = "DROVER_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// The cluster's Drover id.
     #[arg(long, env = "DROVER_CLUSTER_ID")]
     cluster_id: String,
@@ -98,10 +103,25 @@ pub struct AgentArgs {
 }
 
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
     serve::init_tracing(args.log_format);
+    let token = match (&args.token_file, args.token) {
+        (Some(path), _) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the token file {}", path.display()))?,
+            );
+            zeroize::Zeroizing::new(text.trim().to_string())
+        }
+        (None, Some(token)) => zeroize::Zeroizing::new(token),
+        (None, None) => anyhow::bail!(
+            "no registration token: set DROVER_TOKEN_FILE to the file the import manifests \
+             mount from the credentials Secret (or DROVER_TOKEN)"
+        ),
+    };
     crate::agent::run(crate::agent::AgentSettings {
         server: args.server.trim_end_matches('/').to_string(),
-        token: zeroize::Zeroizing::new(args.token),
+        token,
         cluster_id: args.cluster_id,
         ca_checksum: args.ca_checksum.filter(|s| !s.is_empty()),
         tls_mode: args.tls_mode,
@@ -186,9 +206,12 @@ pub struct ClientArgs {
     #[arg(long, env = "DROVER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// CA certificate (PEM) to trust for the daemon's HTTPS. Default: the local
-    /// daemon's own CA, if it made one, and the system's roots.
+    /// daemon's CA (its own, or the operator's `[tls] ca`), and the system's roots.
     #[arg(long, env = "DROVER_CA_FILE", global = true)]
     pub ca_file: Option<PathBuf>,
+    /// How long to wait for the daemon's answer to one request.
+    #[arg(long, env = "DROVER_TIMEOUT", global = true, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
     /// Output format.
     #[arg(
         short = 'o',
@@ -256,7 +279,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain often carries what the daemon, a plugin or Azure said.
+            eprintln!("error: {}", crate::text::escape_control(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

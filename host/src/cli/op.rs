@@ -4,11 +4,11 @@ use super::client::Client;
 use super::table;
 use super::token::urlencode;
 use super::{ClientArgs, Output};
+use crate::text::escape_control;
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum OpCommand {
@@ -120,47 +120,66 @@ fn print_detail(d: &Value) {
 }
 
 fn print_activity(a: &Value) {
-    println!(
+    println!("{}", activity_line(a));
+}
+
+/// One activity as people read it: when, and what happened.
+pub fn activity_line(a: &Value) -> String {
+    format!(
         "{}  {}",
         table::time(a["at"].as_i64()),
-        a["message"].as_str().unwrap_or_default()
-    );
+        escape_control(a["message"].as_str().unwrap_or_default())
+    )
 }
 
 fn terminal(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "cancelled")
 }
 
-async fn watch(api: &Client, id: &str, output: Output) -> Result<ExitCode> {
+/// Follow operation `id` until it ends, handing each new activity to
+/// `on_activity` as it happens; returns its final detail (steps with their
+/// outputs, and its error and error code if it failed).
+pub async fn follow(api: &Client, id: &str, mut on_activity: impl FnMut(&Value)) -> Result<Value> {
     let mut after = 0i64;
     loop {
+        // The daemon answers as soon as something happens (or after 10 s).
         let d: Value = api
-            .get(&format!("/v1/operations/{}?after={after}", urlencode(id)))
+            .get(&format!(
+                "/v1/operations/{}?after={after}&wait_ms=10000",
+                urlencode(id)
+            ))
             .await?;
         for a in d["activities"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
             after = after.max(a["id"].as_i64().unwrap_or(after));
-            if output == Output::Json {
-                println!("{a}");
-            } else {
-                print_activity(a);
-            }
+            on_activity(a);
         }
-        let status = d["status"].as_str().unwrap_or_default();
-        if terminal(status) {
-            if output == Output::Table {
-                match d["error"].as_str() {
-                    Some(e) => eprintln!("operation {id} {status}: {e}"),
-                    None => eprintln!("operation {id} {status}"),
-                }
-            }
-            return Ok(if status == "succeeded" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+        if terminal(d["status"].as_str().unwrap_or_default()) {
+            return Ok(d);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+async fn watch(api: &Client, id: &str, output: Output) -> Result<ExitCode> {
+    let d = follow(api, id, |a| {
+        if output == Output::Json {
+            println!("{a}");
+        } else {
+            print_activity(a);
+        }
+    })
+    .await?;
+    let status = d["status"].as_str().unwrap_or_default();
+    if output == Output::Table {
+        match d["error"].as_str() {
+            Some(e) => eprintln!("operation {id} {status}: {}", escape_control(e)),
+            None => eprintln!("operation {id} {status}"),
+        }
+    }
+    Ok(if status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn run(cmd: OpCommand) -> Result<ExitCode> {

@@ -6,7 +6,7 @@ use crate::config::{Config, Overrides};
 use crate::config::{create_private_dir, write_private_file};
 use crate::metrics::Metrics;
 use crate::plugins::{Registry, watcher};
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::{AbortOnDrop, Runtime, RuntimeOptions};
 use crate::secrets::Vault;
 use crate::secrets::credentials::Credentials;
 use crate::store::Store;
@@ -73,11 +73,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let metrics = Metrics::new();
     let runtime = Arc::new(Runtime::new(
         RuntimeOptions {
-            cache_dir: Some(config.data_dir.join("cache")),
-            max_limits: config.max_limits,
-            pooling: true,
-            metrics: metrics.clone(),
             azure: Some(azure.clone()),
+            ..RuntimeOptions::from_config(&config, metrics.clone())
         },
         db.clone(),
         crate::host_api::link,
@@ -85,10 +82,14 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
     let config = Arc::new(config);
     let registry = Arc::new(Registry::new(runtime, db.clone(), config.clone()));
+    let aks = Arc::new(crate::aks::Aks::new(registry.clone(), db.clone()));
     let operations = Operations::new(
         db.clone(),
         workflows::DEFAULT_CONCURRENCY,
-        vec![Arc::new(workflows::SelfTest)],
+        vec![
+            Arc::new(workflows::SelfTest),
+            Arc::new(workflows::AksDiscover::new(aks.clone())),
+        ],
     );
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -121,9 +122,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         ca_checksum.clone(),
     ));
     let _sweeper = imports.spawn_sweeper();
+    let _audit_pruner = spawn_audit_pruner(db.clone(), config.audit_retention);
     let app = api::router(AppState {
         imports: imports.clone(),
-        aks: Arc::new(crate::aks::Aks::new(registry.clone(), db.clone())),
+        aks,
         registry: registry.clone(),
         credentials,
         operations: operations.clone(),
@@ -135,31 +137,61 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             ca_pem: tls.ca_pem.clone(),
         }),
         ready: ready.clone(),
+        request_timeout: config.request_timeout,
     });
+    // One shutdown signal for everything that must stop: the server, and
+    // the initial plugin scan if it is still going.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        api::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     let server = match tls.server.clone() {
-        Some(server_config) => tokio::spawn(api::serve_tls(
-            listener,
-            server_config,
-            app,
-            api::shutdown_signal(),
-        )),
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(api::shutdown_signal())
-                .await
-        }),
+        Some(server_config) => {
+            tokio::spawn(api::serve_tls(listener, server_config, app, stopped()))
+        }
+        None => {
+            let stop = stopped();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        }
     };
     write_private_file(
         &config.data_dir.join(DAEMON_FILE),
-        serde_json::json!({ "url": url, "pid": std::process::id() })
+        // The CLI on this machine finds the daemon, and the CA to trust for
+        // it (generated, or the operator's `[tls] ca`), here.
+        serde_json::json!({ "url": url, "pid": std::process::id(), "ca_pem": tls.ca_pem })
             .to_string()
             .as_bytes(),
     )?;
 
-    let failed = registry.scan().await?;
-    operations.resume_all()?;
-    let _watcher = watcher::spawn(registry.clone(), failed)?;
-    ready.store(true, Ordering::Release);
+    // Every read in the scan has a deadline, but a directory full of stalled
+    // files could still take a while: a shutdown does not wait for it.
+    let scanned = tokio::select! {
+        scanned = registry.scan() => Some(scanned?),
+        () = stopped() => None,
+    };
+    let _watcher = match scanned {
+        Some(failed) => {
+            operations.resume_all()?;
+            let watcher = watcher::spawn(registry.clone(), failed)?;
+            ready.store(true, Ordering::Release);
+            Some(watcher)
+        }
+        None => {
+            tracing::warn!("stopped before the plugin directory was loaded");
+            None
+        }
+    };
     let loaded = registry
         .statuses()?
         .iter()
@@ -225,6 +257,28 @@ pub(super) fn init_tracing(format: LogFormat) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Delete audit entries older than `retention` now and every hour.
+fn spawn_audit_pruner(db: Store, retention: std::time::Duration) -> AbortOnDrop<()> {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let cutoff = crate::store::now_ms()
+                .saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+            match db.audit_prune(cutoff) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    retention = %humantime::format_duration(retention),
+                    "pruned the audit log"
+                ),
+                Err(e) => tracing::error!("cannot prune the audit log: {e:#}"),
+            }
+        }
+    }))
 }
 
 /// Hold an exclusive lock on the data directory for the daemon's lifetime.

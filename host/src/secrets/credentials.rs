@@ -25,6 +25,23 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    /// The request fields a credential of this kind takes (besides `kind`).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            CredentialKind::AzureClientSecret => &[
+                "name",
+                "tenant_id",
+                "client_id",
+                "subscriptions",
+                "cloud",
+                "secret",
+            ],
+            CredentialKind::AzureDefault => &["name", "subscriptions", "cloud"],
+            CredentialKind::Kubeconfig => &["name", "context", "secret"],
+            CredentialKind::SshKey => &["name", "user", "secret", "passphrase"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::AzureClientSecret => "azure-client-secret",
@@ -106,6 +123,9 @@ pub enum CredentialError {
     Exists(String),
     #[error("no credential named {0:?}")]
     NotFound(String),
+    /// What was asked does not fit the stored credential (its kind).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -131,8 +151,8 @@ fn validate(
 ) -> Result<(), CredentialError> {
     let invalid = |m: String| Err(CredentialError::Invalid(m));
     let need = |field: &str, v: &Option<String>| -> Result<(), CredentialError> {
-        match v.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => Ok(()),
+        match v.as_deref() {
+            Some(s) if crate::text::has_text(s) => Ok(()),
             _ => Err(CredentialError::Invalid(format!(
                 "a {} credential needs `{field}`",
                 kind.as_str()
@@ -184,7 +204,7 @@ fn validate(
              --secret-file or --secret-env, never from the command line)",
             kind.as_str()
         )),
-        (true, Some(s)) if s.trim().is_empty() => invalid("the secret is empty".into()),
+        (true, Some(s)) if !crate::text::has_text(s) => invalid("the secret is empty".into()),
         (false, Some(_)) => invalid(format!("a {} credential stores no secret", kind.as_str())),
         _ => Ok(()),
     }
@@ -278,12 +298,21 @@ impl Credentials {
         passphrase: Option<&str>,
     ) -> Result<CredentialView, CredentialError> {
         let current = self.get(name)?;
-        validate(current.kind, &current.fields, Some(secret))?;
-        if passphrase.is_some() && current.kind != CredentialKind::SshKey {
-            return Err(CredentialError::Invalid(
-                "only ssh-key credentials take a passphrase".into(),
-            ));
+        // What the stored credential's kind allows is a matter of its
+        // state, not of the request's shape: a conflict.
+        if !current.kind.has_secret() {
+            return Err(CredentialError::Conflict(format!(
+                "credential {name:?} is of kind {}, which stores no secret to rotate",
+                current.kind.as_str()
+            )));
         }
+        if passphrase.is_some() && current.kind != CredentialKind::SshKey {
+            return Err(CredentialError::Conflict(format!(
+                "credential {name:?} is of kind {}: only ssh-key credentials take a passphrase",
+                current.kind.as_str()
+            )));
+        }
+        validate(current.kind, &current.fields, Some(secret))?;
         let sealed = self.seal(name, secret, passphrase)?;
         if !self.store.credential_rotate(name, &sealed)? {
             return Err(CredentialError::NotFound(name.into()));

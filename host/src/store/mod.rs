@@ -143,6 +143,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aks_clusters_by_subscription ON aks_clusters (subscription_id, name);
     CREATE INDEX aks_clusters_by_name ON aks_clusters (name);",
+    // 6: a stable, machine-readable code for why an operation or step failed.
+    "ALTER TABLE operations ADD COLUMN error_code TEXT;
+    ALTER TABLE operation_steps ADD COLUMN error_code TEXT;",
 ];
 
 /// Per-plugin state quotas (documented in `wit/state.wit`).
@@ -201,7 +204,7 @@ pub use aks::{AksRow, InventoryChange};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use clusters::{ClusterFacts, ClusterRow, ClusterStatus, ImportTokenRow};
 pub use credentials::CredentialRow;
-pub use operations::{Activity, OpListQuery, OpStatus, OperationRow, StepRow};
+pub use operations::{Activity, OpListQuery, OpStatus, OperationRow, StepFailure, StepRow};
 pub use tokens::TokenRow;
 
 #[derive(Clone)]

@@ -65,6 +65,8 @@ pub struct OperationRow {
     pub inputs: serde_json::Value,
     pub status: OpStatus,
     pub error: Option<String>,
+    /// Why it failed, for scripts: `denied`, `upstream`, `timeout`, …
+    pub error_code: Option<String>,
     pub cancel_requested: bool,
     /// Token (or `daemon`) that started it.
     pub created_by: String,
@@ -83,6 +85,7 @@ pub struct StepRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    pub error_code: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub output: Option<serde_json::Value>,
 }
@@ -96,7 +99,7 @@ pub struct Activity {
 }
 
 const OP_COLUMNS: &str = "id, kind, inputs, status, error, cancel_requested, created_by, created_at, \
-                          updated_at, finished_at";
+                          updated_at, finished_at, error_code";
 
 fn op_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperationRow> {
     let inputs: String = r.get(2)?;
@@ -111,6 +114,7 @@ fn op_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperationRow> {
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
         finished_at: r.get(9)?,
+        error_code: r.get(10)?,
     })
 }
 
@@ -126,16 +130,46 @@ fn set_op(
     tx: &Transaction<'_>,
     op: &str,
     st: OpStatus,
-    error: Option<&str>,
+    error: Option<(&str, &str)>,
 ) -> rusqlite::Result<()> {
     let now = now_ms();
     tx.execute(
-        "UPDATE operations SET status = ?2, error = ?3, updated_at = ?4,
+        "UPDATE operations SET status = ?2, error = ?3, error_code = ?6, updated_at = ?4,
                 finished_at = CASE WHEN ?5 THEN ?4 ELSE NULL END
          WHERE id = ?1",
-        params![op, st.as_str(), error, now, st.is_terminal()],
+        params![
+            op,
+            st.as_str(),
+            error.map(|e| e.1),
+            now,
+            st.is_terminal(),
+            error.map(|e| e.0)
+        ],
     )?;
     Ok(())
+}
+
+/// Why a step failed: a stable code for scripts and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    pub code: String,
+    pub message: String,
+}
+
+impl StepFailure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> StepFailure {
+        StepFailure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for StepFailure {
+    /// A failure without a more specific code.
+    fn from(message: String) -> StepFailure {
+        StepFailure::new("failed", message)
+    }
 }
 
 /// Query for listing operations; newest first, cursor-paged.
@@ -197,7 +231,7 @@ impl Store {
     pub fn op_steps(&self, id: &str) -> Result<Vec<StepRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT idx, name, status, attempts, started_at, finished_at, error, output
+            "SELECT idx, name, status, attempts, started_at, finished_at, error, output, error_code
              FROM operation_steps WHERE op_id = ?1 ORDER BY idx",
         )?;
         let rows = stmt
@@ -211,6 +245,7 @@ impl Store {
                     started_at: r.get(4)?,
                     finished_at: r.get(5)?,
                     error: r.get(6)?,
+                    error_code: r.get(8)?,
                     output: output.and_then(|o| serde_json::from_str(&o).ok()),
                 })
             })?
@@ -366,7 +401,7 @@ impl Store {
         name: &str,
         outcome: OpStatus,
         output: Option<&serde_json::Value>,
-        error: Option<&str>,
+        error: Option<&StepFailure>,
     ) -> Result<()> {
         if !matches!(
             outcome,
@@ -377,35 +412,36 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "UPDATE operation_steps SET status = ?3, finished_at = ?4, error = ?5, output = ?6
+            "UPDATE operation_steps SET status = ?3, finished_at = ?4, error = ?5, output = ?6,
+                    error_code = ?7
              WHERE op_id = ?1 AND idx = ?2",
             params![
                 id,
                 idx,
                 outcome.as_str(),
                 now_ms(),
-                error,
-                output.map(|o| o.to_string())
+                error.map(|e| e.message.as_str()),
+                output.map(|o| o.to_string()),
+                error.map(|e| e.code.as_str())
             ],
         )?;
-        let message = match (outcome, error) {
-            (OpStatus::Succeeded, _) => format!("step {} ({name}) succeeded", idx + 1),
-            (OpStatus::Cancelled, _) => format!("step {} ({name}) cancelled", idx + 1),
-            (_, e) => format!(
+        let failed = || {
+            format!(
                 "step {} ({name}) failed: {}",
                 idx + 1,
-                e.unwrap_or("no reason")
-            ),
+                error.map_or("no reason", |e| e.message.as_str())
+            )
+        };
+        let message = match outcome {
+            OpStatus::Succeeded => format!("step {} ({name}) succeeded", idx + 1),
+            OpStatus::Cancelled => format!("step {} ({name}) cancelled", idx + 1),
+            _ => failed(),
         };
         activity(&tx, id, &message)?;
         match outcome {
             OpStatus::Failed => {
-                let e = format!(
-                    "step {} ({name}) failed: {}",
-                    idx + 1,
-                    error.unwrap_or("no reason")
-                );
-                set_op(&tx, id, OpStatus::Failed, Some(&e))?;
+                let code = error.map_or("failed", |e| e.code.as_str());
+                set_op(&tx, id, OpStatus::Failed, Some((code, &failed())))?;
                 activity(
                     &tx,
                     id,
@@ -495,12 +531,13 @@ impl Store {
         };
         if matches!(st, OpStatus::Failed | OpStatus::Cancelled) {
             tx.execute(
-                "UPDATE operation_steps SET status = 'pending', error = NULL
+                "UPDATE operation_steps SET status = 'pending', error = NULL, error_code = NULL
                  WHERE op_id = ?1 AND status IN ('failed', 'cancelled')",
                 params![id],
             )?;
             tx.execute(
-                "UPDATE operations SET status = 'pending', error = NULL, cancel_requested = 0,
+                "UPDATE operations SET status = 'pending', error = NULL, error_code = NULL,
+                        cancel_requested = 0,
                         finished_at = NULL, updated_at = ?2 WHERE id = ?1",
                 params![id, now_ms()],
             )?;

@@ -8,10 +8,13 @@
 //! not double. The engine guarantees that an operation finishes exactly
 //! once and that every state change is in the store before it is acted on.
 
+mod aks_discover;
 mod selftest;
 
-pub use selftest::SelfTest;
+pub use aks_discover::AksDiscover;
+pub use selftest::{SelfTest, SelfTestInputs};
 
+pub use crate::store::StepFailure;
 use crate::store::{OpStatus, OperationRow, Store};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -26,7 +29,7 @@ use tokio::sync::{Notify, Semaphore};
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 pub type StepFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, StepFailure>> + Send + 'a>>;
 
 /// One kind of operation.
 pub trait Workflow: Send + Sync + 'static {
@@ -64,6 +67,8 @@ struct Inner {
     running: Mutex<HashMap<String, Arc<Notify>>>,
     draining: AtomicBool,
     idle: Notify,
+    /// Woken whenever an operation's record changes (for followers).
+    changed: Notify,
 }
 
 /// The operation engine. Cheap to clone.
@@ -82,6 +87,7 @@ impl Operations {
                 running: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
                 idle: Notify::new(),
+                changed: Notify::new(),
             }),
         }
     }
@@ -176,6 +182,36 @@ impl Operations {
         }
     }
 
+    /// Wait until operation `id` has activities after `after`, has ended,
+    /// or `wait` has passed, whichever comes first: what lets a client follow
+    /// an operation without polling in a tight loop.
+    pub async fn wait_for_change(
+        &self,
+        id: &str,
+        after: i64,
+        wait: Duration,
+    ) -> Result<(), OpError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.get(id)?.status.is_terminal()
+                || !self.inner.store.op_activities(id, after)?.is_empty()
+            {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Wake whoever follows an operation: its record changed.
+    fn changed(&self) {
+        self.inner.changed.notify_waiters();
+    }
+
     pub fn get(&self, id: &str) -> Result<OperationRow, OpError> {
         self.inner
             .store
@@ -216,6 +252,7 @@ impl Operations {
             }
             engine.running().remove(&id);
             engine.inner.idle.notify_waiters();
+            engine.changed();
         });
     }
 
@@ -242,9 +279,9 @@ impl Operations {
                     &step.name,
                     OpStatus::Failed,
                     None,
-                    Some(&format!(
-                        "this daemon does not know operation kind {:?}",
-                        op.kind
+                    Some(&StepFailure::new(
+                        "unknown-kind",
+                        format!("this daemon does not know operation kind {:?}", op.kind),
                     )),
                 )?;
             }
@@ -274,6 +311,7 @@ impl Operations {
                 return Ok(());
             }
             let attempt = store.op_step_started(id, step.index, &step.name)?;
+            self.changed();
             let outcome = tokio::select! {
                 r = workflow.run_step(&op, step.index, attempt) => Some(r),
                 _ = cancel.notified() => None,
@@ -310,6 +348,7 @@ impl Operations {
                     return Ok(());
                 }
             }
+            self.changed();
         }
         store.op_finish(id, OpStatus::Succeeded)?;
         Ok(())

@@ -95,13 +95,13 @@ fn discover(request: DiscoverRequest) -> Result<DiscoveryResult, Error> {
             paths.push(format!(
                 "/subscriptions/{sub}/providers/Microsoft.ContainerService/managedClusters"
             ));
-            owner.push(sub.clone());
+            owner.push((sub.clone(), None));
         } else {
             for rg in &request.resource_groups {
                 paths.push(format!(
                     "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters"
                 ));
-                owner.push(sub.clone());
+                owner.push((sub.clone(), Some(rg.clone())));
             }
         }
     }
@@ -115,7 +115,13 @@ fn discover(request: DiscoverRequest) -> Result<DiscoveryResult, Error> {
     let mut failures: Vec<SubscriptionFailure> = Vec::new();
     let mut skipped = 0usize;
     let mut searched = 0usize;
-    for (listing, sub) in listings.into_iter().zip(owner) {
+    for (listing, (sub, group)) in listings.into_iter().zip(owner) {
+        // A failure is about the subscription, or about one of its groups
+        // when groups were asked for (`<subscription>/resourceGroups/<group>`).
+        let scope = match &group {
+            Some(rg) => format!("{sub}/resourceGroups/{rg}"),
+            None => sub.clone(),
+        };
         match listing.items {
             Ok(items) => {
                 searched += 1;
@@ -133,10 +139,23 @@ fn discover(request: DiscoverRequest) -> Result<DiscoveryResult, Error> {
             // Asking for a subscription by name that is not granted is an
             // error of the request, not a partial result.
             Err(Error::Denied(message)) if explicit => return Err(Error::Denied(message)),
+            // A group that does not exist holds no clusters: searched, and said.
+            Err(Error::Upstream(u))
+                if group.is_some() && u.code.eq_ignore_ascii_case("ResourceGroupNotFound") =>
+            {
+                searched += 1;
+                failures.push(SubscriptionFailure {
+                    subscription: scope,
+                    error: Error::NotFound(format!(
+                        "resource group {} does not exist in subscription {sub}",
+                        group.as_deref().unwrap_or_default()
+                    )),
+                });
+            }
             Err(error) => {
-                if !failures.iter().any(|f| f.subscription == sub) {
+                if !failures.iter().any(|f| f.subscription == scope) {
                     failures.push(SubscriptionFailure {
-                        subscription: sub,
+                        subscription: scope,
                         error,
                     });
                 }
@@ -244,10 +263,25 @@ pub fn id_segment<'a>(id: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-/// One `managedClusters` entry as a [`Cluster`]; None without id or name.
+/// The resource type of a managed cluster, as ARM spells it (compared
+/// case-insensitively: `ManagedClusters` occurs too).
+const MANAGED_CLUSTER_TYPE: &str = "Microsoft.ContainerService/managedClusters";
+
+/// One `managedClusters` entry as a [`Cluster`]; None without id or name, or
+/// when it is not a managed cluster (its `type`, or failing that its id,
+/// says so).
 pub fn cluster(v: &Value) -> Option<Cluster> {
     let id = str_of(&v["id"])?.to_string();
     let name = str_of(&v["name"])?.to_string();
+    let is_cluster = match str_of(&v["type"]) {
+        Some(t) => t.eq_ignore_ascii_case(MANAGED_CLUSTER_TYPE),
+        None => id
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.containerservice/managedclusters/"),
+    };
+    if !is_cluster {
+        return None;
+    }
     let p = &v["properties"];
     let api = &p["apiServerAccessProfile"];
     let aad = p["aadProfile"].as_object().map(|aad| AadProfile {
@@ -268,8 +302,8 @@ pub fn cluster(v: &Value) -> Option<Cluster> {
         plugin: string(&n["networkPlugin"]),
         plugin_mode: string(&n["networkPluginMode"]),
         policy: string(&n["networkPolicy"]),
-        pod_cidr: string(&n["podCidr"]),
-        service_cidr: string(&n["serviceCidr"]),
+        pod_cidr: cidrs(n, "podCidr", "podCidrs"),
+        service_cidr: cidrs(n, "serviceCidr", "serviceCidrs"),
         dns_service_ip: string(&n["dnsServiceIP"]),
         outbound_type: string(&n["outboundType"]),
         load_balancer_sku: string(&n["loadBalancerSku"]),
@@ -330,11 +364,27 @@ pub fn cluster(v: &Value) -> Option<Cluster> {
         network,
         node_pools,
         node_resource_group: string(&p["nodeResourceGroup"]),
-        identity_type: string(&v["identity"]["type"]),
+        // A cluster without a managed identity (a service principal's, say)
+        // has identity type `None`, as ARM names it.
+        identity_type: Some(string(&v["identity"]["type"]).unwrap_or_else(|| "None".into())),
         tags,
         id,
         name,
     })
+}
+
+/// A network profile's ranges: the plural field (every family of a
+/// dual-stack cluster), else the singular one; comma-separated, IPv4 first
+/// as ARM lists them. None when neither is set.
+fn cidrs(n: &Value, single: &str, plural: &str) -> Option<String> {
+    let all: Vec<String> = n[plural]
+        .as_array()
+        .map(|a| a.iter().filter_map(string).collect())
+        .unwrap_or_default();
+    if all.is_empty() {
+        return string(&n[single]);
+    }
+    Some(all.join(","))
 }
 
 fn check_credential(credential: &str) -> Result<CredentialCheck, Error> {
@@ -383,23 +433,22 @@ fn check_credential(credential: &str) -> Result<CredentialCheck, Error> {
 
 fn lookup(request: LookupRequest) -> Result<Vec<LookupItem>, Error> {
     let credential = request.credential.as_str();
+    // The credential first: an unknown one is the answer whatever else is asked.
+    let info = azure::describe_credential(credential)?;
     let subscription = match &request.subscription {
         Some(s) if !s.is_empty() => s.clone(),
-        _ => {
-            let info = azure::describe_credential(credential)?;
-            match info.subscriptions.first() {
-                Some(s) => s.clone(),
-                None => visible_subscriptions(credential)?
-                    .into_iter()
-                    .find(usable)
-                    .map(|s| s.id)
-                    .ok_or_else(|| {
-                        Error::NotFound(format!(
-                            "credential {credential:?} sees no subscription to look in: pass one"
-                        ))
-                    })?,
-            }
-        }
+        _ => match info.subscriptions.first() {
+            Some(s) => s.clone(),
+            None => visible_subscriptions(credential)?
+                .into_iter()
+                .find(usable)
+                .map(|s| s.id)
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "credential {credential:?} sees no subscription to look in: pass one"
+                    ))
+                })?,
+        },
     };
     let location = || {
         request
@@ -628,6 +677,50 @@ mod tests {
         assert!(net.plugin.is_some());
         assert!(net.service_cidr.is_some());
         assert!(!c.tags.is_empty());
+    }
+
+    #[test]
+    fn only_managed_clusters_are_clusters() {
+        let mut vm = example("ManagedClustersGet.json");
+        vm["type"] = "Microsoft.Compute/virtualMachines".into();
+        vm["id"] =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+                .into();
+        assert!(cluster(&vm).is_none());
+        let mut odd_case = example("ManagedClustersGet.json");
+        odd_case["type"] = "microsoft.containerservice/ManagedClusters".into();
+        assert!(cluster(&odd_case).is_some());
+        let mut untyped = example("ManagedClustersGet.json");
+        untyped.as_object_mut().unwrap().remove("type");
+        assert!(
+            cluster(&untyped).is_some(),
+            "the id says it is a managed cluster"
+        );
+        untyped["id"] = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x".into();
+        assert!(cluster(&untyped).is_none());
+    }
+
+    #[test]
+    fn dual_stack_ranges_and_service_principal_identity_are_kept() {
+        let mut c = example("ManagedClustersGet.json");
+        let net = &mut c["properties"]["networkProfile"];
+        net["podCidrs"] = serde_json::json!(["10.244.0.0/16", "fd12:3456:789a::/64"]);
+        net["serviceCidrs"] = serde_json::json!(["10.0.0.0/16", "fd12:3456:789a:1::/108"]);
+        // Only the plural fields: a body may carry no singular one at all.
+        net.as_object_mut().unwrap().remove("podCidr");
+        net.as_object_mut().unwrap().remove("serviceCidr");
+        c.as_object_mut().unwrap().remove("identity");
+        let parsed = cluster(&c).unwrap();
+        let n = parsed.network.unwrap();
+        assert_eq!(
+            n.pod_cidr.as_deref(),
+            Some("10.244.0.0/16,fd12:3456:789a::/64")
+        );
+        assert_eq!(
+            n.service_cidr.as_deref(),
+            Some("10.0.0.0/16,fd12:3456:789a:1::/108")
+        );
+        assert_eq!(parsed.identity_type.as_deref(), Some("None"));
     }
 
     #[test]
