@@ -228,7 +228,7 @@ fn plugin_check_works_offline_and_explains_refusals() {
     let cases = [
         (garbage.to_str().unwrap(), "not a WebAssembly file"),
         (future.to_str().unwrap(), "incompatible WIT version"),
-        (drover_guests::ADVERSARY_V1, "cannot read the manifest"),
+        (drover_guests::ADVERSARY_V1, "there is no manifest"),
     ];
     for (file, reason) in cases {
         let out = run(&["plugin", "check", file]);
@@ -287,4 +287,91 @@ fn without_address_space_for_the_pool_the_daemon_falls_back_and_serves() {
         log.contains("falling back to on-demand allocation"),
         "{log}"
     );
+}
+
+/// The author's path, as the guide gives it: a new crate in an empty
+/// directory depending on the SDK by path, built for wasm32-wasip2 with the
+/// guide's release profile, checked by `drover plugin check`.
+#[test]
+fn a_plugin_author_builds_the_example_from_an_empty_directory() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo.canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let krate = dir.path().join("example-import");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    let example = repo.join("examples/example-import");
+    std::fs::copy(example.join("src/lib.rs"), krate.join("src/lib.rs")).unwrap();
+    std::fs::copy(
+        example.join("example-import.toml"),
+        krate.join("example-import.toml"),
+    )
+    .unwrap();
+    // The manifest the guide shows, with the SDK where this repository is.
+    let manifest = std::fs::read_to_string(example.join("example-import.toml")).unwrap();
+    let description = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("description = "))
+        .unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"example-import\"\nversion = \"0.1.0\"\n\
+             description = {description}\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\ndrover-sdk = {{ path = {:?} }}\n\n\
+             [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\n\
+             strip = true\npanic = \"abort\"\n",
+            repo.join("sdk")
+        ),
+    )
+    .unwrap();
+    // The repository's lock file pins the same dependency versions.
+    std::fs::copy(repo.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let target = repo.join("target/author-crate");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--target", "wasm32-wasip2", "--release"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the guide's crate does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = target.join("wasm32-wasip2/release/example_import.wasm");
+    let out = Command::new(DROVER)
+        .args(["plugin", "check"])
+        .arg(&wasm)
+        .arg("--manifest")
+        .arg(krate.join("example-import.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("ok: this daemon would load it"), "{text}");
+
+    // And the SDK is a crate of its own, the WIT inside it.
+    let out = Command::new(env!("CARGO"))
+        .args(["package", "-p", "drover-sdk", "--list", "--allow-dirty"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let files = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["wit/worlds.wit", "wit/import-manifests.wit", "src/lib.rs"] {
+        assert!(
+            files.lines().any(|l| l == file),
+            "{file} not packaged: {files}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! Everything a Drover plugin author depends on. A plugin is a WebAssembly
 //! component built for `wasm32-wasip2` that implements one *world* of the
-//! `drover:plugin` WIT package (shipped in this repository's `wit/`). This
+//! `drover:plugin` WIT package (shipped inside this crate, in `wit/`). This
 //! crate re-exports the bindings for each world, the macro that exports your
 //! implementation, and typed helpers for the host interfaces every world
 //! imports: [`log`] and [`state`].
@@ -20,7 +20,9 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! drover-sdk = "0.1"
+//! # Not on crates.io: from a clone of the Drover repository beside this crate
+//! # (or `{ git = "<drover repository URL>", tag = "v0.1.0" }`).
+//! drover-sdk = { path = "../drover/sdk" }
 //! ```
 //!
 //! A complete `import-manifests` plugin:
@@ -108,7 +110,7 @@ pub use wit_bindgen;
 pub mod base {
     wit_bindgen::generate!({
         world: "base",
-        path: "../wit",
+        path: "wit",
         default_bindings_module: "drover_sdk::base",
     });
 }
@@ -121,7 +123,7 @@ pub mod base {
 pub mod import_manifests {
     wit_bindgen::generate!({
         world: "import-manifests",
-        path: "../wit",
+        path: "wit",
         with: {
             "drover:plugin/types@0.1.1": crate::base::drover::plugin::types,
             "drover:plugin/log@0.1.1": crate::base::drover::plugin::log,

@@ -59,7 +59,6 @@ const WATCHED: &[&str] = &[
     "build.rs",
     "../../Cargo.toml",
     "../../Cargo.lock",
-    "../../wit",
     "../../sdk",
     "../../examples/example-import",
     "../../plugins",

@@ -47,7 +47,7 @@
 
 wit_bindgen::generate!({
     world: "aks-discovery",
-    path: "../../wit",
+    path: "../wit",
     with: {
         "drover:plugin/types@0.1.1": drover_sdk::base::drover::plugin::types,
         "drover:plugin/log@0.1.1": drover_sdk::base::drover::plugin::log,
