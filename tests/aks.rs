@@ -533,7 +533,7 @@ fn standin_malformed_body() {
 
 // ---- the daemon, the aks-discovery plugin and the CLI against the stand-in
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, closed_port};
 
 fn fails(d: &Daemon, args: &[&str]) -> String {
     let out = d.cli(args);
@@ -1027,12 +1027,6 @@ fn a_slow_arm_is_retried_then_reported_as_a_timeout() {
     assert!(d.cli_json(&["aks", "ls"]).as_array().unwrap().is_empty());
 }
 
-/// A closed loopback port: bound, then let go.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn an_authority_or_arm_that_cannot_be_reached_is_named_at_once() {
     let (dir, azure) = start(StandInOptions::default());
@@ -1042,14 +1036,36 @@ fn an_authority_or_arm_that_cannot_be_reached_is_named_at_once() {
     // failure is the certificate's use, not an unknown issuer.
     let ca_file = dir.path().join("cas.pem");
     std::fs::write(&ca_file, format!("{}{}", azure.ca_pem, bad_tls.ca_pem)).unwrap();
-    let config = dir.path().join("drover.toml");
+    // Per cloud: its authority, its ARM, and what is said of the one of the
+    // two that is not the stand-in.
+    let cases = [
+        (
+            "dead-entra",
+            dead.as_str(),
+            azure.url.as_str(),
+            "cannot connect to the Entra authority",
+        ),
+        (
+            "tls-entra",
+            bad_tls.url.as_str(),
+            azure.url.as_str(),
+            "the TLS handshake failed with the Entra authority",
+        ),
+        (
+            "dead-arm",
+            azure.url.as_str(),
+            dead.as_str(),
+            "cannot connect to ARM",
+        ),
+        (
+            "tls-arm",
+            azure.url.as_str(),
+            bad_tls.url.as_str(),
+            "the TLS handshake failed with ARM",
+        ),
+    ];
     let mut text = format!("[azure]\nca_file = {ca_file:?}\n");
-    for (cloud, authority, arm) in [
-        ("dead-entra", dead.as_str(), azure.url.as_str()),
-        ("tls-entra", bad_tls.url.as_str(), azure.url.as_str()),
-        ("dead-arm", azure.url.as_str(), dead.as_str()),
-        ("tls-arm", azure.url.as_str(), bad_tls.url.as_str()),
-    ] {
+    for (cloud, authority, arm, _) in cases {
         text.push_str(&format!(
             "[azure.clouds.{cloud}]\nauthority_host = {authority:?}\nresource_manager = {arm:?}\n"
         ));
@@ -1058,39 +1074,14 @@ fn an_authority_or_arm_that_cannot_be_reached_is_named_at_once() {
         "[plugins.aks-discovery.azure]\ncredentials = [\"*\"]\nsubscriptions = [\"*\"]\n\
          methods = [\"GET\"]\npaths = [\"/subscriptions\", \"/subscriptions/**\"]\n",
     );
-    std::fs::write(&config, text).unwrap();
-    let d = Daemon::start_with(
-        dir.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        None,
-    );
-    for (cloud, host, what) in [
-        (
-            "dead-entra",
-            dead.trim_start_matches("https://"),
-            "cannot connect to the Entra authority",
-        ),
-        (
-            "tls-entra",
-            bad_tls.url.trim_start_matches("https://"),
-            "the TLS handshake failed with the Entra authority",
-        ),
-        (
-            "dead-arm",
-            dead.trim_start_matches("https://"),
-            "cannot connect to ARM",
-        ),
-        (
-            "tls-arm",
-            bad_tls.url.trim_start_matches("https://"),
-            "the TLS handshake failed with ARM",
-        ),
-    ] {
+    let d = Daemon::start_configured(dir.path(), "127.0.0.1:0", &text, None);
+    for (cloud, authority, arm, what) in cases {
+        let unreachable = if authority == azure.url {
+            arm
+        } else {
+            authority
+        };
+        let host = unreachable.trim_start_matches("https://");
         azure.add_credential(&d, cloud, cloud, "s3cr3t-value");
         let started = std::time::Instant::now();
         let out = d.cli(&["aks", "check-credential", cloud]);

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::daemon::{Daemon, wait_for};
-use common::{adversary_manifest, adversary_with_limits};
+use common::daemon::{Daemon, closed_port, wait_for};
+use common::{adversary_manifest, adversary_with_limits, install_plugin};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,28 +18,13 @@ use std::time::{Duration, Instant};
 fn daemon(home: &Path, config: &str, adversary: &str) -> Daemon {
     let plugins = home.join(".local/share/drover/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(drover_guests::ADVERSARY_V1, plugins.join("adversary.wasm")).unwrap();
-    std::fs::write(plugins.join("adversary.toml"), adversary).unwrap();
-    let path = home.join("drover.toml");
-    std::fs::write(&path, config).unwrap();
-    let d = Daemon::start_with(
-        home,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            path.to_str().unwrap(),
-        ],
-        Some(&home.join("daemon.log")),
+    install_plugin(
+        &plugins,
+        "adversary",
+        drover_guests::ADVERSARY_V1,
+        adversary,
     );
-    wait_until_ready(&d);
-    d
-}
-
-fn wait_until_ready(d: &Daemon) {
-    wait_for(Duration::from_secs(20), "/readyz", || {
-        (d.request("GET", "/readyz", None, None, None).0 == 200).then_some(())
-    });
+    Daemon::start_configured(home, "127.0.0.1:0", config, Some(&home.join("daemon.log")))
 }
 
 fn log_of(d: &Daemon) -> String {
@@ -135,20 +120,14 @@ fn the_plugin_directory_is_read_with_bounds_and_never_stalls() {
     )
     .unwrap();
 
-    let config = home.path().join("drover.toml");
-    std::fs::write(&config, "[plugin_files]\nmax_component_mib = 1\n").unwrap();
     let started = Instant::now();
-    let d = Daemon::start_with(
+    // The daemon says where it listens once it is ready.
+    let d = Daemon::start_configured(
         home.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        "127.0.0.1:0",
+        "[plugin_files]\nmax_component_mib = 1\n",
         Some(&home.path().join("daemon.log")),
     );
-    wait_until_ready(&d);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "ready after {:?}",
@@ -165,7 +144,9 @@ fn the_plugin_directory_is_read_with_bounds_and_never_stalls() {
         assert_eq!(p["status"], "failed", "{p}");
         assert!(p["error"].as_str().unwrap().contains(reason), "{name}: {p}");
     }
-    let listing = String::from_utf8_lossy(&d.cli(&["plugin", "ls"]).stdout).into_owned();
+    let listing = d.cli(&["plugin", "ls"]);
+    assert!(listing.status.success(), "{listing:?}");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let first_line = passwd.lines().next().unwrap();
     assert!(!listing.contains(first_line), "{listing}");
@@ -176,22 +157,17 @@ fn the_plugin_directory_is_read_with_bounds_and_never_stalls() {
     // A pipe that appears later does not hold up the next plugin.
     mkfifo(&plugins.join("late.wasm"));
     std::fs::write(plugins.join("late.toml"), manifest("late")).unwrap();
-    std::fs::copy(
+    install_plugin(
+        &plugins,
+        "adversary",
         drover_guests::ADVERSARY_V1,
-        plugins.join("adversary.wasm.partial"),
-    )
-    .unwrap();
-    std::fs::write(plugins.join("adversary.toml"), adversary_manifest("1.0.0")).unwrap();
-    std::fs::rename(
-        plugins.join("adversary.wasm.partial"),
-        plugins.join("adversary.wasm"),
-    )
-    .unwrap();
+        &adversary_manifest("1.0.0"),
+    );
     wait_for(Duration::from_secs(10), "the adversary to load", || {
         d.plugin("adversary").filter(|p| p["status"] == "loaded")
     });
     let late = wait_for(Duration::from_secs(10), "late to be refused", || {
-        d.plugin("late")
+        d.plugin("late").filter(|p| p["status"] == "failed")
     });
     assert!(
         late["error"].as_str().unwrap().contains("named pipe"),
@@ -379,9 +355,7 @@ fn the_cli_tells_a_slow_daemon_from_an_absent_one_and_a_cut_off_request_is_audit
     assert_eq!(entry["status"], "499", "{entry}");
 
     // No daemon at all is said differently.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://127.0.0.1:{}", closed_port());
     let out = d.cli(&["plugin", "ls", "--server", &url]);
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(

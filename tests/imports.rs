@@ -17,13 +17,7 @@ use std::time::Duration;
 
 /// A daemon beyond loopback (so HTTPS with a generated CA) with `config`.
 fn daemon(home: &Path, config: &str, log: &Path) -> Daemon {
-    let path = home.join("drover.toml");
-    std::fs::write(&path, config).unwrap();
-    Daemon::start_with(
-        home,
-        &["--listen", "0.0.0.0:0", "--config", path.to_str().unwrap()],
-        Some(log),
-    )
+    Daemon::start_configured(home, "0.0.0.0:0", config, Some(log))
 }
 
 fn cluster(d: &Daemon, name: &str) -> Value {
@@ -48,9 +42,10 @@ fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 /// How the Deployment runs the agent: its argv and environment, resolved as
 /// the kubelet would — the image's entrypoint (from the `Dockerfile`) unless
 /// the container sets `command`, then its `args`; the credentials Secret's
-/// files mounted where its `volumeMounts` say (in a temp directory standing
-/// for the container's file system), and environment values that point
-/// into a mount pointing at that copy.
+/// files mounted where its `volumeMounts` say (in a new directory under
+/// `base` standing for the container's file system), and environment values
+/// that point into a mount pointing at that copy.
+#[derive(Clone)]
 struct AgentSpec {
     argv: Vec<String>,
     env: Vec<(String, String)>,
@@ -67,7 +62,7 @@ fn image_entrypoint() -> Vec<String> {
     serde_json::from_str(line).expect("ENTRYPOINT is in exec (JSON) form")
 }
 
-fn agent_spec(docs: &[Value]) -> AgentSpec {
+fn agent_spec(docs: &[Value], base: &Path) -> AgentSpec {
     let deployment: Deployment = serde_json::from_value(find(docs, "Deployment").clone()).unwrap();
     let secret: Secret = serde_json::from_value(find(docs, "Secret").clone()).unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
@@ -78,7 +73,7 @@ fn agent_spec(docs: &[Value]) -> AgentSpec {
     assert_eq!(argv[0], "/usr/local/bin/drover", "{argv:?}");
     argv[0] = DROVER.to_string();
 
-    let root = std::env::temp_dir().join(format!("drover-pod-{:016x}", rand::random::<u64>()));
+    let root = base.join(format!("pod-{:016x}", rand::random::<u64>()));
     let mut mounts: Vec<(String, PathBuf)> = Vec::new();
     for m in container.volume_mounts.clone().unwrap_or_default() {
         let volume = pod
@@ -130,14 +125,21 @@ fn agent_spec(docs: &[Value]) -> AgentSpec {
     AgentSpec { argv, env }
 }
 
+impl AgentSpec {
+    /// The value of environment variable `key`, if the container sets it.
+    fn env(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The token the agent would read: from its token file.
 fn token_of(spec: &AgentSpec) -> String {
-    let path = &spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "DROVER_TOKEN_FILE")
-        .expect("the token comes as a file")
-        .1;
+    let path = spec
+        .env("DROVER_TOKEN_FILE")
+        .expect("the token comes as a file");
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -236,17 +238,13 @@ fn an_imported_cluster_goes_active_then_disconnected_then_active_again() {
             "Service"
         ]
     );
-    let env = agent_spec(&docs);
-    let get = |k: &str| env.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let env = agent_spec(&docs, home.path());
     let ca = d.cli_json(&["ca"]);
-    assert_eq!(
-        get("DROVER_CA_CHECKSUM").as_deref(),
-        ca["ca_checksum"].as_str()
-    );
-    assert_eq!(get("DROVER_TLS_MODE").as_deref(), Some("strict"));
-    assert_eq!(get("DROVER_SERVER").as_deref(), Some(d.url.as_str()));
+    assert_eq!(env.env("DROVER_CA_CHECKSUM"), ca["ca_checksum"].as_str());
+    assert_eq!(env.env("DROVER_TLS_MODE"), Some("strict"));
+    assert_eq!(env.env("DROVER_SERVER"), Some(d.url.as_str()));
     assert!(
-        get("DROVER_TOKEN").is_none(),
+        env.env("DROVER_TOKEN").is_none(),
         "the token is not in the environment"
     );
     let token = token_of(&env);
@@ -306,7 +304,7 @@ fn an_agent_refuses_a_server_whose_ca_does_not_match_the_checksum() {
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 1);
     let created = d.cli_json(&["cluster", "add", "tampered"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
-    let mut env = agent_spec(&documents(&yaml));
+    let mut env = agent_spec(&documents(&yaml), home.path());
     for (k, v) in env.env.iter_mut() {
         if k == "DROVER_CA_CHECKSUM" {
             *v = "0".repeat(64);
@@ -342,7 +340,7 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     let url = short["command"]["url"].as_str().unwrap().to_string();
     let (status, yaml) = fetch(&url);
     assert_eq!(status, 200);
-    let short_env = agent_spec(&documents(&yaml));
+    let short_env = agent_spec(&documents(&yaml), home.path());
     std::thread::sleep(Duration::from_millis(2200));
     let (status, body) = fetch(&url);
     assert_eq!(status, 404);
@@ -372,13 +370,10 @@ fn tokens_expire_are_revoked_and_belong_to_one_cluster() {
     }
     let (status, a_yaml) = fetch(&a_url);
     assert_eq!(status, 200);
-    let a_env = agent_spec(&documents(&a_yaml));
+    let a_env = agent_spec(&documents(&a_yaml), home.path());
 
     // Alpha's token cannot register beta.
-    let mut as_beta = AgentSpec {
-        argv: a_env.argv.clone(),
-        env: a_env.env.clone(),
-    };
+    let mut as_beta = a_env.clone();
     for (k, v) in as_beta.env.iter_mut() {
         if k == "DROVER_CLUSTER_ID" {
             *v = b["cluster"]["id"].as_str().unwrap().to_string();
@@ -736,14 +731,12 @@ fn an_agent_backs_off_while_the_server_is_down_and_registers_when_it_returns() {
         .unwrap()
         .port();
     let listen = format!("0.0.0.0:{port}");
-    let config = home.path().join("drover.toml");
-    std::fs::write(&config, "[import]\ndisconnect_after = \"2s\"\n").unwrap();
-    let args = ["--listen", &listen, "--config", config.to_str().unwrap()];
-    let d = Daemon::start_with(home.path(), &args, Some(&log));
+    let config = "[import]\ndisconnect_after = \"2s\"\n";
+    let d = Daemon::start_configured(home.path(), &listen, config, Some(&log));
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 2);
     let created = d.cli_json(&["cluster", "add", "patient"]);
     let (_, yaml) = fetch(created["command"]["url"].as_str().unwrap());
-    let env = agent_spec(&documents(&yaml));
+    let env = agent_spec(&documents(&yaml), home.path());
     assert!(d.stop().success());
 
     // The server is down: the agent retries, waiting longer each time.
@@ -759,7 +752,7 @@ fn an_agent_backs_off_while_the_server_is_down_and_registers_when_it_returns() {
     assert!(agent.log().contains("cannot reach"), "{}", agent.log());
 
     // The server comes back on the same address: the agent registers.
-    let d = Daemon::start_with(home.path(), &args, Some(&log));
+    let d = Daemon::start_configured(home.path(), &listen, config, Some(&log));
     let active = wait_status(&d, "patient", "active", Duration::from_secs(20));
     assert_eq!(active["node_count"], 2);
 }
@@ -810,16 +803,12 @@ fn the_example_plugins_manifests_start_a_working_agent() {
     let home = tempfile::tempdir().unwrap();
     let plugins = home.path().join(".local/share/drover/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(
+    common::install_plugin(
+        &plugins,
+        "example-import",
         drover_guests::EXAMPLE_IMPORT,
-        plugins.join("example-import.wasm"),
-    )
-    .unwrap();
-    std::fs::copy(
-        drover_guests::EXAMPLE_IMPORT_MANIFEST,
-        plugins.join("example-import.toml"),
-    )
-    .unwrap();
+        &std::fs::read_to_string(drover_guests::EXAMPLE_IMPORT_MANIFEST).unwrap(),
+    );
     let log = home.path().join("daemon.log");
     let d = daemon(home.path(), "[import]\nplugin = \"example-import\"\n", &log);
     let kube = KubeStandIn::start(home.path(), "v1.33.2", 4);
@@ -836,7 +825,7 @@ fn the_example_plugins_manifests_start_a_working_agent() {
     valid_and_restricted("example", &yaml, &docs);
     // Started exactly as the Deployment says (image entrypoint, args, env,
     // mounted token), the agent registers.
-    let spec = agent_spec(&docs);
+    let spec = agent_spec(&docs, home.path());
     let agent = Agent::start(&spec, &kube, home.path().join("agent.log"));
     let active = wait_status(&d, "example", "active", Duration::from_secs(20));
     assert_eq!(active["node_count"], 4, "{}", agent.log());

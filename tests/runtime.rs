@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, adversary_manifest, adversary_with_limits, report, request};
+use common::{Env, adversary_manifest, adversary_with_limits, eventually, report, request};
 use drover::plugins::{LoadedPlugin, Registry};
 use drover::runtime::CallError;
 use drover::runtime::bindings::WitError;
@@ -514,22 +514,35 @@ async fn sleepers(l: &Arc<Loaded>, n: usize, ms: &str) -> Vec<Result<(String, St
     out
 }
 
-/// The runtime's metrics as they are `after` from now.
-fn metrics_after(l: &Arc<Loaded>, after: Duration) -> tokio::task::JoinHandle<String> {
+/// The runtime's metrics once they show `gauges` at their values (within
+/// a second), watched while the calls run.
+fn metrics_showing(
+    l: &Arc<Loaded>,
+    gauges: &'static [(&'static str, i64)],
+) -> tokio::task::JoinHandle<String> {
     let l = l.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        l.registry.runtime().metrics().encode()
+        eventually(Duration::from_secs(1), "the gauges", || {
+            let metrics = l.registry.runtime().metrics().encode();
+            gauges
+                .iter()
+                .all(|&(name, value)| gauge_value(&metrics, name) == Some(value))
+                .then_some(metrics)
+        })
+        .await
     })
 }
 
-fn gauge(metrics: &str, name: &str) -> i64 {
+fn gauge_value(metrics: &str, name: &str) -> Option<i64> {
     metrics
         .lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in {metrics}"))
+}
+
+fn gauge(metrics: &str, name: &str) -> i64 {
+    gauge_value(metrics, name).unwrap_or_else(|| panic!("{name} not in {metrics}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,7 +550,13 @@ async fn calls_over_a_plugins_concurrency_wait_then_fail_as_busy() {
     // One call at a time; a call waits at most its 1.5 s timeout for a slot.
     let manifest = adversary_with_limits("concurrency = 1\ntimeout_ms = 1500\n");
     let l = Arc::new(load_with(&manifest).await);
-    let probe = metrics_after(&l, Duration::from_millis(500));
+    let probe = metrics_showing(
+        &l,
+        &[
+            ("drover_plugin_calls_in_flight{plugin=\"adversary\"}", 1),
+            ("drover_plugin_calls_waiting{plugin=\"adversary\"}", 2),
+        ],
+    );
     let outcomes = sleepers(&l, 3, "1000").await;
     let ok = outcomes.iter().filter(|o| o.is_ok()).count();
     let busy: Vec<String> = outcomes
@@ -553,7 +572,7 @@ async fn calls_over_a_plugins_concurrency_wait_then_fail_as_busy() {
         "{}",
         busy[0]
     );
-    // Half a second in: one running, two waiting, visible in /metrics.
+    // One running, two waiting, visible in /metrics.
     let metrics = probe.await.unwrap();
     assert_eq!(
         gauge(
@@ -589,7 +608,7 @@ async fn calls_wait_for_the_daemons_guest_memory_budget() {
     let env = Env::with_config("[limits]\nguest_memory_mib = 64\n[limits.max]\nmemory_mib = 64\n");
     let manifest = adversary_with_limits("memory_mib = 32\ntimeout_ms = 1500\n");
     let l = Arc::new(load_in(env, &manifest).await);
-    let probe = metrics_after(&l, Duration::from_millis(500));
+    let probe = metrics_showing(&l, &[("drover_guest_memory_reserved_mib", 64)]);
     let outcomes = sleepers(&l, 5, "1000").await;
     let busy: Vec<String> = outcomes
         .iter()

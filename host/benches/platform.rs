@@ -8,13 +8,14 @@
 //! - daemon RSS, idle, with the example plugin loaded (real binary)
 //! - release size of the example plugin
 
-use drover::config::{Config, Overrides};
-use drover::plugins::{Registry, watcher};
-use drover::runtime::{Runtime, RuntimeOptions};
-use drover::store::Store;
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::daemon::closed_port;
+use common::{Env, adversary_manifest, adversary_with_limits, install_plugin};
+use drover::plugins::watcher;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DROVER: &str = env!("CARGO_BIN_EXE_drover");
@@ -32,55 +33,14 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-fn registry(root: &Path, pooling: bool) -> Arc<Registry> {
-    let config = Config::load(
-        None,
-        &Overrides {
-            data_dir: Some(root.join("data")),
-            plugin_dir: Some(root.join("plugins")),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    std::fs::create_dir_all(&config.plugin_dir).unwrap();
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let store = Store::open(&config.data_dir.join("drover.db")).unwrap();
-    let runtime = Runtime::new(
-        RuntimeOptions {
-            pooling,
-            ..RuntimeOptions::from_config(&config, drover::metrics::Metrics::new())
-        },
-        store.clone(),
-        drover::host_api::link,
-    )
-    .unwrap();
-    Arc::new(Registry::new(Arc::new(runtime), store, Arc::new(config)))
-}
-
-fn install(dir: &Path, name: &str, wasm: &str, manifest: &str) {
-    std::fs::write(dir.join(format!("{name}.toml.tmp")), manifest).unwrap();
-    std::fs::rename(
-        dir.join(format!("{name}.toml.tmp")),
-        dir.join(format!("{name}.toml")),
-    )
-    .unwrap();
-    std::fs::copy(wasm, dir.join(format!("{name}.wasm.tmp"))).unwrap();
-    std::fs::rename(
-        dir.join(format!("{name}.wasm.tmp")),
-        dir.join(format!("{name}.wasm")),
-    )
-    .unwrap();
-}
-
 fn example_manifest() -> String {
     std::fs::read_to_string(drover_guests::EXAMPLE_IMPORT_MANIFEST).unwrap()
 }
 
 async fn invoke(pooling: bool) {
-    let root = tempfile::tempdir().unwrap();
-    let registry = registry(root.path(), pooling);
-    install(
-        registry.dir(),
+    let env = Env::new();
+    let registry = env.registry_pooling(pooling);
+    env.install(
         "example-import",
         drover_guests::EXAMPLE_IMPORT,
         &example_manifest(),
@@ -112,19 +72,12 @@ async fn invoke(pooling: bool) {
 }
 
 async fn hot_reload() {
-    let root = tempfile::tempdir().unwrap();
-    let registry = registry(root.path(), true);
-    let dir = registry.dir().to_path_buf();
-    let manifest = |v: &str| {
-        format!(
-            "name = \"adversary\"\nversion = \"{v}\"\ndescription = \"Misbehaves on request, for Drover's test suite\"\n"
-        )
-    };
-    install(
-        &dir,
+    let env = Env::new();
+    let registry = env.registry();
+    env.install(
         "adversary",
         drover_guests::ADVERSARY_V1,
-        &manifest("1.0.0"),
+        &adversary_manifest("1.0.0"),
     );
     registry.scan().await.unwrap();
     let _w = watcher::spawn(registry.clone(), vec![]).unwrap();
@@ -137,10 +90,11 @@ async fn hot_reload() {
         } else {
             (drover_guests::ADVERSARY_V1, "1.0.0")
         };
-        let _ = std::fs::remove_dir_all(root.path().join("data/cache"));
-        std::fs::create_dir_all(root.path().join("data/cache")).unwrap();
+        let cache = env.config.data_dir.join("cache");
+        let _ = std::fs::remove_dir_all(&cache);
+        std::fs::create_dir_all(&cache).unwrap();
         let start = Instant::now();
-        install(&dir, "adversary", wasm, &manifest(version));
+        env.install("adversary", wasm, &adversary_manifest(version));
         loop {
             if registry
                 .get("adversary")
@@ -165,40 +119,16 @@ async fn hot_reload() {
 /// how quickly another plugin's trivial call answers meanwhile (the API's
 /// threads are the caller's threads here).
 async fn storm() {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::write(
-        root.path().join("config.toml"),
-        "[limits]\nguest_memory_mib = 2048\n",
-    )
-    .unwrap();
-    let config = drover::config::Config::load(
-        Some(&root.path().join("config.toml")),
-        &drover::config::Overrides {
-            data_dir: Some(root.path().join("data")),
-            plugin_dir: Some(root.path().join("plugins")),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    std::fs::create_dir_all(&config.plugin_dir).unwrap();
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let store = Store::open(&config.data_dir.join("drover.db")).unwrap();
-    let runtime = Runtime::new(
-        RuntimeOptions::from_config(&config, drover::metrics::Metrics::new()),
-        store.clone(),
-        drover::host_api::link,
-    )
-    .unwrap();
-    let registry = Arc::new(Registry::new(Arc::new(runtime), store, Arc::new(config)));
-    install(
-        registry.dir(),
+    let env = Env::with_config("[limits]\nguest_memory_mib = 2048\n");
+    let registry = env.registry();
+    env.install(
         "adversary",
         drover_guests::ADVERSARY_V1,
-        "name = \"adversary\"\nversion = \"1.0.0\"\ndescription = \"Misbehaves on request, for Drover's test suite\"\n\
-         [limits]\ncpu_ms = 500\nmemory_mib = 32\ntimeout_ms = 2000\nconcurrency = 64\n",
+        &adversary_with_limits(
+            "cpu_ms = 500\nmemory_mib = 32\ntimeout_ms = 2000\nconcurrency = 64\n",
+        ),
     );
-    install(
-        registry.dir(),
+    env.install(
         "example-import",
         drover_guests::EXAMPLE_IMPORT,
         &example_manifest(),
@@ -212,7 +142,7 @@ async fn storm() {
             let prepared = spinner.prepared.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
-                let request = STORM_REQUEST.clone();
+                let request = common::request("loop", "");
                 let _ = registry
                     .runtime()
                     .render_manifests(&prepared, &request)
@@ -248,37 +178,6 @@ async fn storm() {
         ms(*trivial.last().unwrap()),
     );
 }
-
-static STORM_REQUEST: std::sync::LazyLock<
-    drover::runtime::bindings::import_manifests::exports::drover::plugin::manifests::RenderRequest,
-> = std::sync::LazyLock::new(|| {
-    use drover::runtime::bindings::import_manifests::exports::drover::plugin::manifests::*;
-    RenderRequest {
-        cluster_id: "c-bench".into(),
-        cluster_name: "loop".into(),
-        namespace: String::new(),
-        rbac: Rbac::ClusterAdmin,
-        credentials: Credentials {
-            server_url: "https://drover.example.com:7600".into(),
-            secret_name: "drover-credentials-bench".into(),
-        },
-        agent: AgentSettings {
-            image: "registry.example.com/drover:0.1.0".into(),
-            pull_policy: PullPolicy::IfNotPresent,
-            ca_checksum: None,
-            tls_mode: TlsMode::SystemStore,
-            proxy: Proxy {
-                http_proxy: None,
-                https_proxy: None,
-                no_proxy: None,
-            },
-            image_pull_secrets: vec![],
-            resources: None,
-            tolerations: vec![],
-            priority_class: None,
-        },
-    }
-});
 
 struct Started {
     child: std::process::Child,
@@ -321,25 +220,17 @@ fn stop(mut s: Started) {
     let _ = s.child.wait();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn restart_and_rss() {
     let home = tempfile::tempdir().unwrap();
     let plugins = home.path().join(".local/share/drover/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    install(
+    install_plugin(
         &plugins,
         "example-import",
         drover_guests::EXAMPLE_IMPORT,
         &example_manifest(),
     );
-    let port = free_port();
+    let port = closed_port();
     // First start compiles and fills the cache.
     let first = start_daemon(home.path(), port);
     println!(

@@ -29,6 +29,18 @@ impl Daemon {
         Self::start_with_env(home, args, log, &[])
     }
 
+    /// `drover serve --listen LISTEN --config <home>/drover.toml`, that file
+    /// holding `config`.
+    pub fn start_configured(home: &Path, listen: &str, config: &str, log: Option<&Path>) -> Daemon {
+        let path = home.join("drover.toml");
+        std::fs::write(&path, config).unwrap();
+        Self::start_with(
+            home,
+            &["--listen", listen, "--config", path.to_str().unwrap()],
+            log,
+        )
+    }
+
     /// Like [`start_with`](Self::start_with), with extra environment variables.
     pub fn start_with_env(
         home: &Path,
@@ -183,6 +195,12 @@ pub fn http_get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         status,
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// A closed loopback port: bound, then let go.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
 
 pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {

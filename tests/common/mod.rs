@@ -81,9 +81,18 @@ impl Env {
 
     /// A registry (and runtime) over this environment's directories.
     pub fn registry(&self) -> Arc<Registry> {
+        self.registry_pooling(true)
+    }
+
+    /// Like [`registry`](Self::registry), with the pooling allocator or the
+    /// on-demand one.
+    pub fn registry_pooling(&self, pooling: bool) -> Arc<Registry> {
         let store = self.store();
         let runtime = Runtime::new(
-            RuntimeOptions::from_config(&self.config, drover::metrics::Metrics::new()),
+            RuntimeOptions {
+                pooling,
+                ..RuntimeOptions::from_config(&self.config, drover::metrics::Metrics::new())
+            },
             store.clone(),
             drover::host_api::link,
         )
@@ -91,11 +100,9 @@ impl Env {
         Arc::new(Registry::new(Arc::new(runtime), store, self.config.clone()))
     }
 
-    /// Write `<name>.wasm` (copied from `wasm`) and `<name>.toml` atomically
-    /// (temp file, then rename), as a deployment tool would.
+    /// [`install_plugin`] into this environment's plugin directory.
     pub fn install(&self, name: &str, wasm: &str, manifest: &str) {
-        self.write_manifest(name, manifest);
-        self.write_wasm(name, &std::fs::read(wasm).unwrap());
+        install_plugin(self.plugin_dir(), name, wasm, manifest);
     }
 
     pub fn write_wasm(&self, name: &str, bytes: &[u8]) {
@@ -108,6 +115,16 @@ impl Env {
             text.as_bytes(),
         );
     }
+}
+
+/// Write `<dir>/<name>.toml` and `<name>.wasm` (copied from `wasm`)
+/// atomically (temp file, then rename), as a deployment tool would.
+pub fn install_plugin(dir: &Path, name: &str, wasm: &str, manifest: &str) {
+    atomic_write(&dir.join(format!("{name}.toml")), manifest.as_bytes());
+    atomic_write(
+        &dir.join(format!("{name}.wasm")),
+        &std::fs::read(wasm).unwrap(),
+    );
 }
 
 pub fn atomic_write(path: &Path, bytes: &[u8]) {
