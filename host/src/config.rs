@@ -27,10 +27,31 @@ pub struct LimitSettings {
     pub cpu_ms: Option<u64>,
     /// Linear memory cap per call, in MiB.
     pub memory_mib: Option<u64>,
-    /// Wall-clock timeout around the whole call, host awaits included, in ms.
+    /// Wall-clock timeout of a call once it runs, host awaits included, in
+    /// ms; a call may first wait as long again for a concurrency slot and
+    /// guest memory.
     pub timeout_ms: Option<u64>,
-    /// Calls of this plugin that may run at once; more wait for a slot.
+    /// Calls of this plugin (of one loaded version) that may run at once;
+    /// more wait for a slot.
     pub concurrency: Option<u64>,
+}
+
+impl LimitSettings {
+    /// Every limit that is set must be greater than 0; `what` names where
+    /// they were set (`[limits.max]`, a manifest's `[limits]`…).
+    pub fn validate(&self, what: &str) -> Result<()> {
+        for (name, v) in [
+            ("cpu_ms", self.cpu_ms),
+            ("memory_mib", self.memory_mib),
+            ("timeout_ms", self.timeout_ms),
+            ("concurrency", self.concurrency),
+        ] {
+            if v == Some(0) {
+                bail!("{what} {name} must be greater than 0");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Resolved limits for one plugin.
@@ -91,20 +112,6 @@ impl Limits {
 
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
-    }
-
-    fn validate(&self, what: &str) -> Result<()> {
-        for (name, v) in [
-            ("cpu_ms", self.cpu_ms),
-            ("memory_mib", self.memory_mib),
-            ("timeout_ms", self.timeout_ms),
-            ("concurrency", self.concurrency),
-        ] {
-            if v == 0 {
-                bail!("{what}: {name} must be greater than 0");
-            }
-        }
-        Ok(())
     }
 }
 
@@ -491,10 +498,10 @@ impl Config {
             .clone()
             .or(parsed.plugin_dir)
             .unwrap_or_else(|| data_dir.join("plugins"));
+        parsed.limits.max.validate("[limits.max]")?;
         let max_limits = Limits::MAX.overlay(&parsed.limits.max);
-        max_limits.validate("[limits.max]")?;
+        parsed.limits.default.validate("[limits.default]")?;
         let default_limits = Limits::DEFAULT.overlay(&parsed.limits.default);
-        default_limits.validate("[limits.default]")?;
         let (default_limits, notes) = default_limits.capped(&max_limits);
         if !notes.is_empty() {
             bail!(
@@ -543,6 +550,9 @@ impl Config {
         let mut grants = BTreeMap::new();
         for (name, section) in parsed.plugins {
             validate_plugin_name(&name).with_context(|| format!("[plugins.{name}]"))?;
+            section
+                .limits
+                .validate(&format!("[plugins.{name}.limits]"))?;
             let permissions = Permissions {
                 azure: section.azure,
                 kubernetes: section.kubernetes,
@@ -749,5 +759,38 @@ mod tests {
             format!("{err:#}").contains("exceeds [limits.max]"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_zero_limit_is_a_config_error_wherever_it_is_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, expected) in [
+            (
+                "[limits.max]
+cpu_ms = 0
+",
+                "[limits.max] cpu_ms",
+            ),
+            (
+                "[limits.default]
+memory_mib = 0
+",
+                "[limits.default] memory_mib",
+            ),
+            (
+                "[plugins.p.limits]
+concurrency = 0
+",
+                "[plugins.p.limits] concurrency",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(&format!("{expected} must be greater than 0")),
+                "{text}: {err:#}"
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! through sandboxed WebAssembly plugins. See `ARCHITECTURE.md` for the map.
 //!
 //! Modules are rooms; each depends only on rooms before it in this order:
-//! `text` → `wire` → `config` → `metrics` → `permissions` → `store` → `secrets` → `tls` →
+//! `task` → `text` → `wire` → `config` → `metrics` → `permissions` → `store` → `secrets` → `tls` →
 //! `azure` → `runtime` → `host_api` → `plugins` → `imports` → `aks` → `workflows` → `api` →
 //! `agent` → `cli`.
 
@@ -20,6 +20,7 @@ pub mod plugins;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod task;
 pub mod text;
 pub mod tls;
 pub mod wire;

@@ -41,7 +41,7 @@ pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
         return Cow::Borrowed(s);
     }
-    let end = floor_char_boundary(s, max);
+    let end = s.floor_char_boundary(max);
     Cow::Owned(format!("{}… ({} more bytes cut)", &s[..end], s.len() - end))
 }
 
@@ -51,18 +51,6 @@ pub fn clip_owned(s: &mut String, max: usize) {
         let clipped = clip(s, max).into_owned();
         *s = clipped;
     }
-}
-
-/// The largest index ≤ `at` that is a character boundary of `s`.
-pub fn floor_char_boundary(s: &str, at: usize) -> usize {
-    if at >= s.len() {
-        return s.len();
-    }
-    let mut end = at;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// Whether `s` has a character other than an ASCII space, tab or line
@@ -94,6 +82,13 @@ pub fn one_line(s: &str, max: usize) -> String {
     clip(&escape_control(s), max).into_owned()
 }
 
+/// An error and its context on one line (line breaks become spaces), with
+/// control characters escaped: what `plugin ls`, the API and the log show
+/// of a failure whose text may come from a plugin's files.
+pub fn error_line(e: &anyhow::Error) -> String {
+    escape_control(&format!("{e:#}").replace('\n', " ")).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +114,11 @@ mod tests {
         clip_owned(&mut s, 10);
         assert!(s.starts_with("xxxxxxxxxx…") && s.ends_with("(90 more bytes cut)"));
         assert_eq!(one_line("a\nb", 100), "a\\nb");
+    }
+
+    #[test]
+    fn an_error_chain_is_one_escaped_line() {
+        let e = anyhow::anyhow!("bad \x1b[2Jname\nsecond line").context("loading p");
+        assert_eq!(error_line(&e), "loading p: bad \\u{1b}[2Jname second line");
     }
 }

@@ -5,7 +5,7 @@ use super::{ClientArgs, Output};
 use crate::api::PluginList;
 use crate::config::{Config, Overrides};
 use crate::plugins::PluginStatus;
-use crate::plugins::registry::{one_line, prepare_plugin, read_plugin_file};
+use crate::plugins::registry::{prepare_plugin, read_plugin_file};
 use crate::runtime::{Runtime, RuntimeOptions, WIT_PACKAGE};
 use crate::store::Store;
 use crate::text::escape_control;
@@ -165,7 +165,7 @@ async fn check_file(args: &CheckArgs) -> CheckReport {
     };
     match check_inner(args, &mut report).await {
         Ok(()) => report.ok = true,
-        Err(e) => report.error = Some(one_line(&e)),
+        Err(e) => report.error = Some(crate::text::error_line(&e)),
     }
     report
 }

@@ -3,7 +3,7 @@
 //! path), audited, and sent by [`crate::azure::Azure`], which attaches the
 //! credential's token. The plugin sees bodies and errors, never a secret.
 
-use super::{Reach, record_audit};
+use super::{Reach, audited, record_audit};
 use crate::azure::{AzureError, subscription_of};
 use crate::permissions::{Access, AzureAccess};
 use crate::runtime::HostState;
@@ -158,29 +158,25 @@ impl Host for HostState {
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<CredentialInfo, WitError>> {
-        let started = Instant::now();
-        let result = (|| {
-            self.policy
-                .check(&Access::AzureCredential(&name))
-                .map_err(|d| WitError::Denied(d.message))?;
-            let azure = self.azure.clone().ok_or_else(unavailable)?;
-            let info = azure.describe(&name)?;
-            Ok(CredentialInfo {
-                name: info.name,
-                kind: info.kind.as_str().to_string(),
-                cloud: info.cloud.name,
-                subscriptions: info.subscriptions,
-            })
-        })();
-        record_audit(
+        Ok(audited(
             self,
             "azure",
             "DESCRIBE",
             &name,
             Reach::Read,
-            &result,
-            started,
-        );
-        Ok(result)
+            |s| {
+                s.policy
+                    .check(&Access::AzureCredential(&name))
+                    .map_err(|d| WitError::Denied(d.message))?;
+                let azure = s.azure.clone().ok_or_else(unavailable)?;
+                let info = azure.describe(&name)?;
+                Ok(CredentialInfo {
+                    name: info.name,
+                    kind: info.kind.as_str().to_string(),
+                    cloud: info.cloud.name,
+                    subscriptions: info.subscriptions,
+                })
+            },
+        ))
     }
 }

@@ -19,9 +19,21 @@ impl Host for HostState {
         message: String,
         fields: Vec<Field>,
     ) -> wasmtime::Result<()> {
-        // Past the budget nothing is formatted: a flood costs a counter.
-        if !self.log.has_room() {
-            self.log.take(usize::MAX);
+        // A record the daemon's log filter drops costs nothing; one that
+        // cannot fit the call's budget (its message alone, escaped and cut,
+        // is at least this long) is counted, not formatted.
+        let enabled = match level {
+            Level::Trace => tracing::enabled!(target: "plugin", tracing::Level::TRACE),
+            Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
+            Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
+            Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
+            Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
+        };
+        if !enabled {
+            return Ok(());
+        }
+        if !self.log.has_room(message.len().min(MAX_MESSAGE)) {
+            self.log.reject();
             return Ok(());
         }
         let message = one_line(&message, MAX_MESSAGE);

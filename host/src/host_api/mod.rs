@@ -28,13 +28,31 @@ pub fn error_code(e: &WitError) -> &'static str {
     }
 }
 
+/// Run one synchronous host-interface call for a plugin and audit it (see
+/// [`record_audit`]).
+pub fn audited<T>(
+    state: &mut HostState,
+    interface: &'static str,
+    verb: &str,
+    subject: &str,
+    reach: Reach,
+    call: impl FnOnce(&HostState) -> Result<T, WitError>,
+) -> Result<T, WitError> {
+    let started = std::time::Instant::now();
+    let result = call(state);
+    record_audit(state, interface, verb, subject, reach, &result, started);
+    result
+}
+
 /// Audit one host-interface call a plugin made: plugin, interface,
 /// subject, verb, whether it was allowed, the outcome and how long it took.
-/// A call that changes or reaches something gets a row of its own (up to
-/// [`crate::runtime::AUDIT_ROWS_PER_CALL`] per plugin call, then it is counted); a read
-/// (`Reach::Read`) is counted, and each plugin call writes one row per
-/// interface and verb of reads when it ends, so reads cannot flood the audit
-/// log. `subject` must never carry a secret.
+/// A call that changes or reaches something, and any call that was denied,
+/// gets a row of its own (up to [`crate::runtime::AUDIT_ROWS_PER_CALL`] per
+/// plugin call, then it is counted); an allowed read (`Reach::Read`) is
+/// counted, and each plugin call writes one row per interface and verb of
+/// reads when it ends, so reads cannot flood the audit log. `subject` must
+/// never carry a secret. For async calls, where [`audited`] cannot wrap the
+/// work.
 pub fn record_audit<T>(
     state: &mut HostState,
     interface: &'static str,
@@ -50,8 +68,9 @@ pub fn record_audit<T>(
         Err(WitError::Denied(_)) => Outcome::Denied,
         Err(_) => Outcome::Failed,
     };
-    if reach == Reach::Read || !state.audit.take_row() {
-        let overflow = reach != Reach::Read;
+    let counted = reach == Reach::Read && outcome != Outcome::Denied;
+    if counted || !state.audit.take_row() {
+        let overflow = !counted;
         state
             .audit
             .count(interface, verb, subject, outcome, overflow, duration_us);
@@ -79,7 +98,8 @@ pub fn record_audit<T>(
 /// What a host call does, for the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
-    /// Reads the plugin's own data: counted, one row per plugin call.
+    /// Reads the plugin's own data or what the operator configured:
+    /// counted, one row per plugin call (a denied read gets its own row).
     Read,
     /// Changes something, or reaches beyond the daemon: a row of its own.
     Act,

@@ -3,7 +3,7 @@
 
 use crate::config::{LimitSettings, validate_plugin_name};
 use crate::permissions::Permissions;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -31,16 +31,7 @@ impl Manifest {
                 manifest.version
             )
         })?;
-        for (field, value) in [
-            ("cpu_ms", manifest.limits.cpu_ms),
-            ("memory_mib", manifest.limits.memory_mib),
-            ("timeout_ms", manifest.limits.timeout_ms),
-            ("concurrency", manifest.limits.concurrency),
-        ] {
-            if value == Some(0) {
-                bail!("manifest [limits] {field} must be greater than 0");
-            }
-        }
+        manifest.limits.validate("manifest [limits]")?;
         Ok(manifest)
     }
 }
@@ -50,7 +41,7 @@ impl Manifest {
 /// ends up in `plugin ls`, the API and the log.
 fn syntax_error(text: &str, e: &toml::de::Error) -> anyhow::Error {
     let position = e.span().map(|span| {
-        let before = &text[..crate::text::floor_char_boundary(text, span.start)];
+        let before = &text[..text.floor_char_boundary(span.start)];
         let line = before.matches('\n').count() + 1;
         let start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before.len() - start + 1;

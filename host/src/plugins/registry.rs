@@ -12,7 +12,7 @@ use crate::permissions::Policy;
 use crate::plugins::Manifest;
 use crate::runtime::{Capability, Prepared, Runtime};
 use crate::store::{PluginRow, Store, now_ms};
-use crate::text::one_line as one_line_text;
+use crate::text::{error_line, one_line};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -131,8 +131,8 @@ pub async fn prepare_plugin(
         bail!(
             "the component says it is {} {} but its manifest says {} {}: rebuild the plugin or \
              fix the manifest so they match",
-            one_line_text(&info.name, 64),
-            one_line_text(&info.version, 64),
+            one_line(&info.name, 64),
+            one_line(&info.version, 64),
             manifest.name,
             manifest.version
         );
@@ -142,8 +142,8 @@ pub async fn prepare_plugin(
             "the component describes itself as {:?} but its manifest says {:?}: operators see the \
              description in `drover plugin ls`, so make the two the same (the SDK's \
              plugin_info!() reads it from Cargo.toml)",
-            one_line_text(&info.description, 256),
-            one_line_text(&manifest.description, 256),
+            one_line(&info.description, 256),
+            one_line(&manifest.description, 256),
         );
     }
     Ok(LoadedPlugin {
@@ -161,9 +161,11 @@ pub async fn prepare_plugin(
 /// Read one file of the plugin directory, treating it as hostile: only a
 /// regular file is read (a symlink is followed, and must lead to a regular
 /// file), it is opened non-blocking so nothing can make the read wait on a
-/// writer, it may be at most `max` bytes, and the read must finish within
-/// the configured deadline. `Ok(None)` when the file does not exist. Errors
-/// name the file and the rule it broke, never its contents.
+/// writer, it may be at most `max` bytes, and the loader stops waiting for
+/// it after the configured deadline (the blocking thread reading it may stay
+/// stuck on a file system that stopped answering; nothing waits for it).
+/// `Ok(None)` when the file does not exist. Errors name the file and the
+/// rule it broke, never its contents.
 pub async fn read_plugin_file(
     path: &Path,
     max: u64,
@@ -264,11 +266,6 @@ fn source_hash(wasm: &[u8], manifest_text: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// Render an error chain on one line for `plugin ls`.
-pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
-}
-
 impl Registry {
     pub fn new(runtime: Arc<Runtime>, db: Store, config: Arc<Config>) -> Registry {
         let dir = config.plugin_dir.clone();
@@ -318,7 +315,7 @@ impl Registry {
         match result {
             Ok(plugin) => Ok(plugin),
             Err(e) => {
-                let message = one_line(&e);
+                let message = error_line(&e);
                 let serving = self.get(name).is_some();
                 if let Err(db) = self.db.plugin_failed(name, &message, serving) {
                     tracing::error!(plugin = name, "cannot record load failure: {db:#}");

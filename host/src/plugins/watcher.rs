@@ -7,6 +7,7 @@
 //! fresh change to its files retries it at once.
 
 use crate::plugins::Registry;
+use crate::task::AbortOnDrop;
 use anyhow::{Context, Result};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
@@ -36,13 +37,7 @@ struct Retry {
 
 /// Keeps the watcher alive; dropping it stops watching.
 pub struct Watcher {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDrop<()>,
 }
 
 /// Start watching the registry's directory. `failed` are names that failed
@@ -134,7 +129,9 @@ pub fn spawn(registry: Arc<Registry>, failed: Vec<String>) -> Result<Watcher> {
             }
         }
     });
-    Ok(Watcher { task })
+    Ok(Watcher {
+        _task: AbortOnDrop(task),
+    })
 }
 
 async fn sleep_until(at: Option<Instant>) {

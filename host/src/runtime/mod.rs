@@ -293,8 +293,8 @@ impl LogBudget {
     /// Take room for one record of `bytes`; false (and counted as dropped)
     /// when the call is over its record or byte budget.
     pub fn take(&mut self, bytes: usize) -> bool {
-        if self.records_left == 0 || bytes > self.bytes_left {
-            self.dropped += 1;
+        if !self.has_room(bytes) {
+            self.reject();
             return false;
         }
         self.records_left -= 1;
@@ -302,9 +302,14 @@ impl LogBudget {
         true
     }
 
-    /// Whether any record may still be written.
-    pub fn has_room(&self) -> bool {
-        self.records_left > 0 && self.bytes_left > 0
+    /// Whether one more record of `bytes` fits.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.records_left > 0 && bytes <= self.bytes_left
+    }
+
+    /// Count a record dropped for want of room.
+    pub fn reject(&mut self) {
+        self.dropped += 1;
     }
 
     pub fn dropped(&self) -> u64 {
@@ -316,8 +321,7 @@ impl Drop for HostState {
     /// However the call ended (even abandoned mid-way), what it counted is
     /// audited.
     fn drop(&mut self) {
-        let plugin = self.plugin.clone();
-        self.audit.flush(&self.db, &plugin);
+        self.audit.flush(&self.db, &self.plugin);
     }
 }
 
@@ -342,8 +346,8 @@ struct CallLimits {
     /// stopped on time even when its task waits for a thread.
     wall_deadline: std::time::Instant,
     wall_hit: bool,
-    /// Set at the first tick: the call is CPU-bound and belongs on the
-    /// guest threads.
+    /// Set at every tick (the first one matters): the call is CPU-bound and
+    /// belongs on the guest threads.
     on_cpu: Arc<AtomicBool>,
 }
 
@@ -485,6 +489,9 @@ pub struct Prepared {
     pub limits: Limits,
     pub policy: Arc<Policy>,
     /// One permit per call that may run at once (`limits.concurrency`).
+    /// They belong to this loaded version: while a reload is under way, the
+    /// old version's last calls do not hold up the new version (its load
+    /// check included); the daemon's guest memory budget bounds both.
     slots: Arc<Semaphore>,
     /// This plugin's gauges of calls in flight and waiting.
     gauges: Arc<CallGauges>,
@@ -546,8 +553,9 @@ pub struct Runtime {
     /// Guest memory (MiB) not reserved by running calls.
     memory: Arc<Semaphore>,
     guest_memory_mib: u64,
-    /// Largest result per world, in bytes.
-    result_limits: std::collections::HashMap<Capability, usize>,
+    /// `[limits.result_kib]`: the operator's largest result per world, in
+    /// KiB (see [`Runtime::result_limit`]).
+    result_kib: std::collections::BTreeMap<String, u64>,
     pool: GuestPool,
     _ticker: EpochTicker,
 }
@@ -567,12 +575,8 @@ impl Runtime {
             create_private_dir(dir)?;
         }
         let fingerprint = engine_fingerprint(&engine);
-        let mut result_limits = std::collections::HashMap::new();
-        for c in Capability::ALL {
-            result_limits.insert(*c, c.default_result_kib() as usize * 1024);
-        }
-        for (world, kib) in &options.result_kib {
-            let Some(c) = Capability::ALL.iter().find(|c| c.world() == world) else {
+        for world in options.result_kib.keys() {
+            if !Capability::ALL.iter().any(|c| c.world() == world) {
                 bail!(
                     "[limits.result_kib] names {world:?}, which is not a world of this daemon; \
                      known worlds: {}",
@@ -582,11 +586,7 @@ impl Runtime {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-            };
-            result_limits.insert(
-                *c,
-                usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX),
-            );
+            }
         }
         let permits = usize::try_from(options.guest_memory_mib)
             .unwrap_or(usize::MAX)
@@ -594,7 +594,7 @@ impl Runtime {
         options
             .metrics
             .guest_memory_budget_mib
-            .set(options.guest_memory_mib as i64);
+            .set(i64::try_from(options.guest_memory_mib).unwrap_or(i64::MAX));
         let ticker = EpochTicker::start(engine.clone())?;
         let pool = GuestPool::start(options.guest_threads)?;
         Ok(Runtime {
@@ -608,10 +608,21 @@ impl Runtime {
             azure: options.azure,
             memory: Arc::new(Semaphore::new(permits)),
             guest_memory_mib: options.guest_memory_mib,
-            result_limits,
+            result_kib: options.result_kib,
             pool,
             _ticker: ticker,
         })
+    }
+
+    /// The largest result a call of `capability`'s world may return, in
+    /// bytes: the operator's `[limits.result_kib]`, or the world's default.
+    fn result_limit(&self, capability: Capability) -> usize {
+        let kib = self
+            .result_kib
+            .get(capability.world())
+            .copied()
+            .unwrap_or(capability.default_result_kib());
+        usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -806,18 +817,20 @@ impl Runtime {
             slots: Arc::new(Semaphore::new(
                 usize::try_from(limits.concurrency)
                     .unwrap_or(usize::MAX)
-                    .clamp(1, Semaphore::MAX_PERMITS),
+                    .min(Semaphore::MAX_PERMITS),
             )),
             limits,
             policy,
         })
     }
 
-    /// Run `f` on a fresh instance of `plugin` under its limits, on the
+    /// Run `f` on a fresh instance of `plugin` under its limits: on the
+    /// caller's task until it has used one epoch tick of CPU, then on the
     /// guest threads (apart from the API's). The call first waits, up to its
     /// wall-clock timeout, for one of the plugin's concurrency slots and for
-    /// its memory cap to fit in the daemon's guest memory budget; then it
-    /// fails as busy. Its result must fit its world's result limit.
+    /// its memory cap to fit in the daemon's guest memory budget, else it
+    /// fails as busy; once admitted it has its whole wall-clock timeout to
+    /// run. Its result must fit its world's result limit.
     pub async fn invoke<R, F>(self: &Arc<Self>, plugin: &Prepared, f: F) -> Result<R, CallError>
     where
         R: CallResult + Send + 'static,
@@ -881,7 +894,7 @@ impl Runtime {
         // The call's log lines belong to the caller: its span and its
         // subscriber go with it onto the guest threads.
         let call = call.in_current_span().with_current_subscriber();
-        match AbortOnDrop(self.pool.spawn(call)).join().await {
+        match crate::task::AbortOnDrop(self.pool.spawn(call)).join().await {
             Ok(result) => result,
             Err(e) => Err(CallError::Trap {
                 plugin: plugin.name.to_string(),
@@ -1090,11 +1103,7 @@ impl Runtime {
                 }
             }
             Ok(Ok(Ok(value))) => {
-                let limit = self
-                    .result_limits
-                    .get(&plugin.capability)
-                    .copied()
-                    .unwrap_or(usize::MAX);
+                let limit = self.result_limit(plugin.capability);
                 if value.larger_than(limit) {
                     return Err(CallError::OutputTooLarge {
                         plugin: plugin_name,
@@ -1258,29 +1267,13 @@ impl<F: FnOnce()> Drop for Defer<F> {
     }
 }
 
-/// A spawned task that is aborted when this handle is dropped: a plugin call
-/// whose caller went away (a request cut off, a client gone) is freed at its
-/// next yield instead of running on unobserved; a background task stops
-/// with its owner.
-pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
-
-impl<T> AbortOnDrop<T> {
-    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The threads guest code runs on: a runtime of their own, so a storm of
 /// CPU-bound calls cannot starve the API, the agent endpoints or the
 /// daemon's timers. Its threads run at a lower scheduling priority, so the
 /// kernel prefers the API's threads when both want a core.
 struct GuestPool {
+    handle: tokio::runtime::Handle,
+    /// Taken only when the pool is dropped.
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -1304,6 +1297,7 @@ impl GuestPool {
             .build()
             .context("cannot start the threads that run plugins")?;
         Ok(GuestPool {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
@@ -1313,10 +1307,7 @@ impl GuestPool {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match &self.runtime {
-            Some(rt) => rt.spawn(future),
-            None => tokio::spawn(future),
-        }
+        self.handle.spawn(future)
     }
 }
 
@@ -1454,8 +1445,8 @@ fn classify_trap(
     CallError::Trap { plugin, message }
 }
 
-/// Whether the trap's backtrace looks like runaway recursion: as deep as
-/// backtraces are kept, and nearly all of it one or two functions. A Rust
+/// Whether the trap's backtrace looks like runaway recursion: at least 16
+/// frames deep, and nine in ten of them one or two functions. A Rust
 /// guest keeps its stack at the start of its linear memory, so overflowing it
 /// traps as an out-of-bounds access rather than as a stack overflow.
 fn runaway_recursion(error: &wasmtime::Error) -> bool {

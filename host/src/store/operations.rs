@@ -130,7 +130,7 @@ fn set_op(
     tx: &Transaction<'_>,
     op: &str,
     st: OpStatus,
-    error: Option<(&str, &str)>,
+    error: Option<&StepFailure>,
 ) -> rusqlite::Result<()> {
     let now = now_ms();
     tx.execute(
@@ -140,10 +140,10 @@ fn set_op(
         params![
             op,
             st.as_str(),
-            error.map(|e| e.1),
+            error.map(|e| e.message.as_str()),
             now,
             st.is_terminal(),
-            error.map(|e| e.0)
+            error.map(|e| e.code.as_str())
         ],
     )?;
     Ok(())
@@ -157,6 +157,9 @@ pub struct StepFailure {
 }
 
 impl StepFailure {
+    /// The code of a failure without a more specific one.
+    pub const FAILED: &str = "failed";
+
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> StepFailure {
         StepFailure {
             code: code.into(),
@@ -168,7 +171,7 @@ impl StepFailure {
 impl From<String> for StepFailure {
     /// A failure without a more specific code.
     fn from(message: String) -> StepFailure {
-        StepFailure::new("failed", message)
+        StepFailure::new(StepFailure::FAILED, message)
     }
 }
 
@@ -425,23 +428,25 @@ impl Store {
                 error.map(|e| e.code.as_str())
             ],
         )?;
-        let failed = || {
-            format!(
-                "step {} ({name}) failed: {}",
-                idx + 1,
-                error.map_or("no reason", |e| e.message.as_str())
-            )
-        };
         let message = match outcome {
             OpStatus::Succeeded => format!("step {} ({name}) succeeded", idx + 1),
             OpStatus::Cancelled => format!("step {} ({name}) cancelled", idx + 1),
-            _ => failed(),
+            _ => format!(
+                "step {} ({name}) failed: {}",
+                idx + 1,
+                error.map_or("no reason", |e| e.message.as_str())
+            ),
         };
         activity(&tx, id, &message)?;
         match outcome {
             OpStatus::Failed => {
-                let code = error.map_or("failed", |e| e.code.as_str());
-                set_op(&tx, id, OpStatus::Failed, Some((code, &failed())))?;
+                let failure = StepFailure {
+                    code: error
+                        .map_or(StepFailure::FAILED, |e| e.code.as_str())
+                        .to_string(),
+                    message,
+                };
+                set_op(&tx, id, OpStatus::Failed, Some(&failure))?;
                 activity(
                     &tx,
                     id,
