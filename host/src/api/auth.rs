@@ -118,15 +118,6 @@ pub async fn require_token(
     };
     let method = request.method().clone();
     let mutating = method != Method::GET && method != Method::HEAD;
-    let action = format!(
-        "{method} {}",
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|p| p.as_str())
-            .unwrap_or(request.uri().path())
-    );
-    let subject = request.uri().path().to_string();
     let caller = Caller {
         token: row.name.clone(),
         role,
@@ -137,8 +128,15 @@ pub async fn require_token(
     let mut audit = mutating.then(|| PendingAudit {
         store: state.store.clone(),
         token: row.name.clone(),
-        action: action.clone(),
-        subject: subject.clone(),
+        action: format!(
+            "{method} {}",
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str())
+                .unwrap_or(request.uri().path())
+        ),
+        subject: request.uri().path().to_string(),
         verb: method.as_str().to_string(),
         started,
         status: None,
@@ -180,10 +178,13 @@ struct PendingAudit {
 
 impl Drop for PendingAudit {
     fn drop(&mut self) {
-        let status = self
-            .status
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "499".to_string());
+        // Unanswered: the client went away (499, "client closed the
+        // request"), or the handler panicked (the client gets a 500).
+        let status = match self.status {
+            Some(s) => s.as_str().to_string(),
+            None if std::thread::panicking() => "500".to_string(),
+            None => "499".to_string(),
+        };
         let entry = NewAudit {
             actor_kind: "token",
             actor: &self.token,

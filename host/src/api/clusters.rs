@@ -97,7 +97,8 @@ fn parse_ttl(seconds: Option<u64>) -> Result<Option<std::time::Duration>, ApiErr
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -137,11 +137,8 @@ fn parse_toleration(text: &str) -> Result<Toleration> {
     let (left, effect) = text.rsplit_once(':').with_context(|| {
         format!("toleration {text:?} has no effect: write KEY[=VALUE]:EFFECT, e.g. dedicated=infra:NoSchedule")
     })?;
-    let effect = match effect {
-        "NoSchedule" => TaintEffect::NoSchedule,
-        "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
-        "NoExecute" => TaintEffect::NoExecute,
-        _ => bail!("toleration {text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute"),
+    let Some(effect) = TaintEffect::parse(effect) else {
+        bail!("toleration {text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute");
     };
     let (key, value) = match left.split_once('=') {
         Some((k, v)) => (k, Some(v.to_string())),

@@ -181,9 +181,10 @@ impl Imports {
         (self.settings.disconnect_after / 4).max(Duration::from_millis(250))
     }
 
-    /// Add a generic imported cluster. Its settings are checked by rendering
-    /// them once through the plugin, so a bad namespace or toleration is
-    /// refused now, not when the cluster owner applies the URL.
+    /// Add a generic imported cluster. Its settings are checked against
+    /// Kubernetes' rules, then rendered once through the plugin, so settings
+    /// the plugin refuses, or output it cannot render, are refused now and
+    /// not when the cluster owner applies the URL.
     pub async fn add_cluster(
         &self,
         name: &str,
@@ -327,12 +328,13 @@ impl Imports {
             Err(e) => return Err(e),
         };
         let cluster = self.cluster(&row.cluster_id).map_err(|_| gone())?;
-        let options = ImportOptions::from_stored(cluster.import.clone()).with_context(|| {
-            format!(
-                "the stored import settings of cluster {} are unreadable",
-                cluster.name
-            )
-        })?;
+        let options: ImportOptions =
+            serde_json::from_value(cluster.import.clone()).with_context(|| {
+                format!(
+                    "the stored import settings of cluster {} are unreadable",
+                    cluster.name
+                )
+            })?;
         let objects = self.render_objects(&cluster, &options, token).await?;
         self.audit(&row.id, "GET /import", &cluster.name, "GET", "200");
         let mut yaml = format!(
@@ -600,14 +602,16 @@ impl Imports {
 /// Check what the plugin rendered and fill the registration token into the
 /// credentials Secret. Everything a plugin returns is untrusted: each body
 /// must be a JSON object that says the same kind and name as its manifest
-/// entry (so the token can only ever land in the Secret it was meant for),
-/// and that Secret's `stringData`, if present, must be an object.
+/// entry (so the token lands only in the object the plugin declared as the
+/// credentials Secret), and that Secret's `stringData`, if present, must be
+/// an object.
 fn fill_token(
     plugin: &str,
     manifests: Vec<wit::Manifest>,
     secret_name: &str,
     token: &str,
 ) -> Result<Vec<serde_json::Value>, ImportError> {
+    use crate::text::one_line;
     use serde_json::{Map, Value};
     let bad = |what: String| {
         ImportError::BadPluginOutput(format!(
@@ -615,43 +619,50 @@ fn fill_token(
              the daemon's config"
         ))
     };
+    // Escaped only when an error needs them.
+    let rendered = |m: &wit::Manifest| {
+        format!(
+            "rendered {} {:?}",
+            one_line(&m.kind, 64),
+            one_line(&m.name, 256)
+        )
+    };
     let mut objects = Vec::with_capacity(manifests.len());
     let mut filled = false;
     for m in manifests {
-        let kind = crate::text::one_line(&m.kind, 64);
-        let name = crate::text::one_line(&m.name, 256);
         let object: Value = serde_json::from_str(&m.body).map_err(|e| {
             bad(format!(
-                "rendered {kind} {name:?} with a body that is not JSON ({e})"
+                "{} with a body that is not JSON ({e})",
+                rendered(&m)
             ))
         })?;
         let Value::Object(mut object) = object else {
             return Err(bad(format!(
-                "rendered {kind} {name:?} with a body that is {}, not a JSON object",
+                "{} with a body that is {}, not a JSON object",
+                rendered(&m),
                 json_type(&object)
             )));
         };
-        let says = |pointer: &str| {
-            object
-                .get(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let body_kind = object.get("kind").and_then(Value::as_str);
         let body_name = object
             .get("metadata")
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str);
-        if says("kind").as_deref() != Some(m.kind.as_str()) || body_name != Some(m.name.as_str()) {
+        if body_kind != Some(m.kind.as_str()) || body_name != Some(m.name.as_str()) {
             return Err(bad(format!(
-                "rendered {kind} {name:?} whose body's kind and metadata.name say something else"
+                "{} whose body's kind and metadata.name say something else",
+                rendered(&m)
             )));
         }
-        if says("apiVersion").is_none_or(|v| v.is_empty()) {
-            return Err(bad(format!(
-                "rendered {kind} {name:?} without an apiVersion"
-            )));
+        if object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(bad(format!("{} without an apiVersion", rendered(&m))));
         }
         if m.kind == "Secret" && m.name == secret_name {
+            let name = one_line(&m.name, 256);
             if filled {
                 return Err(bad(format!(
                     "rendered the credentials Secret {name:?} twice"

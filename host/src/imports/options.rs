@@ -2,9 +2,10 @@
 //! their validation. Every option is checked here, before it is stored or
 //! rendered, against Kubernetes' own syntax (DNS-1123 names, quantities,
 //! image references, label keys and values, proxy URLs). Each rule is one
-//! regular expression, used both to check the value and, verbatim, as the
-//! field's `pattern` in the OpenAPI document, so the document says exactly
-//! what the server accepts.
+//! regular expression that checks the value; the field's `pattern` in the
+//! OpenAPI document is a copy of it (the schema attribute takes only a
+//! literal), and `the_documented_patterns_are_the_enforced_ones` keeps the
+//! two equal, so the document says exactly what the server accepts.
 
 use super::ImportError;
 use regex::Regex;
@@ -191,6 +192,17 @@ pub enum TaintEffect {
 }
 
 impl TaintEffect {
+    pub const ALL: [TaintEffect; 3] = [
+        TaintEffect::NoSchedule,
+        TaintEffect::PreferNoSchedule,
+        TaintEffect::NoExecute,
+    ];
+
+    /// The effect Kubernetes spells `s`.
+    pub fn parse(s: &str) -> Option<TaintEffect> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaintEffect::NoSchedule => "NoSchedule",
@@ -319,12 +331,19 @@ impl ImportOptions {
                 }
             }
         }
-        let checks: [(&str, Option<&str>, &Regex, usize, &str); 9] = [
+        const SUBDOMAIN: &str = "at most 253 lowercase letters, digits, '-' and '.', starting \
+                                 and ending with a letter or digit";
+        const CPU: &str = "a Kubernetes quantity such as 100m or 0.5";
+        const MEMORY: &str = "a Kubernetes quantity such as 128Mi or 1G";
+        const PROXY: &str = "a proxy URL such as http://proxy.example.com:3128";
+        // (option, value, rule, most characters beyond what the rule says, what it must be)
+        type Check<'a> = (&'a str, Option<&'a str>, &'a Regex, Option<usize>, &'a str);
+        let checks: [Check<'_>; 9] = [
             (
                 "namespace",
                 self.namespace.as_deref(),
                 &DNS_LABEL_RE,
-                63,
+                None,
                 "a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', \
                  starting and ending with a letter or digit",
             ),
@@ -332,28 +351,28 @@ impl ImportOptions {
                 "image",
                 self.agent_image.as_deref(),
                 &IMAGE_RE,
-                512,
+                Some(512),
                 "an image reference such as registry.example.com/team/drover:0.1.0",
             ),
             (
                 "http proxy",
                 self.http_proxy.as_deref(),
                 &PROXY_URL_RE,
-                2048,
-                "a proxy URL such as http://proxy.example.com:3128",
+                Some(2048),
+                PROXY,
             ),
             (
                 "https proxy",
                 self.https_proxy.as_deref(),
                 &PROXY_URL_RE,
-                2048,
-                "a proxy URL such as http://proxy.example.com:3128",
+                Some(2048),
+                PROXY,
             ),
             (
                 "no proxy",
                 self.no_proxy.as_deref(),
                 &NO_PROXY_RE,
-                4096,
+                Some(4096),
                 "a comma-separated list of hosts, domains, IPs and CIDRs, e.g. \
                  localhost,.svc,10.0.0.0/8",
             ),
@@ -361,72 +380,71 @@ impl ImportOptions {
                 "cpu request",
                 self.cpu_request.as_deref(),
                 &QUANTITY_RE,
-                usize::MAX,
-                "a Kubernetes quantity such as 100m or 0.5",
+                None,
+                CPU,
             ),
             (
                 "cpu limit",
                 self.cpu_limit.as_deref(),
                 &QUANTITY_RE,
-                usize::MAX,
-                "a Kubernetes quantity such as 100m or 0.5",
+                None,
+                CPU,
             ),
             (
                 "memory request",
                 self.memory_request.as_deref(),
                 &QUANTITY_RE,
-                usize::MAX,
-                "a Kubernetes quantity such as 128Mi or 1G",
+                None,
+                MEMORY,
             ),
             (
                 "memory limit",
                 self.memory_limit.as_deref(),
                 &QUANTITY_RE,
-                usize::MAX,
-                "a Kubernetes quantity such as 128Mi or 1G",
+                None,
+                MEMORY,
             ),
         ];
         for (option, value, rule, max, what) in checks {
-            if let Some(value) = value
-                && (value.chars().count() > max || !rule.is_match(value))
-            {
-                return invalid(format!("{option} {:?} is not {what}", one_line(value)));
+            if let Some(value) = value {
+                check_field(option, value, rule, max, what)?;
             }
         }
-        let subdomains = self
-            .image_pull_secrets
-            .iter()
-            .map(|s| ("image pull secret", s.as_str(), "a Secret name"))
-            .chain(
-                self.priority_class
-                    .iter()
-                    .map(|c| ("priority class", c.as_str(), "a PriorityClass name")),
-            );
-        for (option, value, what) in subdomains {
-            if value.chars().count() > 253 || !DNS_SUBDOMAIN_RE.is_match(value) {
-                return invalid(format!(
-                    "{option} {:?} is not {what}: at most 253 lowercase letters, digits, '-' \
-                     and '.', starting and ending with a letter or digit",
-                    one_line(value)
-                ));
-            }
+        for secret in &self.image_pull_secrets {
+            check_field(
+                "image pull secret",
+                secret,
+                &DNS_SUBDOMAIN_RE,
+                Some(253),
+                &format!("a Secret name: {SUBDOMAIN}"),
+            )?;
+        }
+        if let Some(class) = &self.priority_class {
+            check_field(
+                "priority class",
+                class,
+                &DNS_SUBDOMAIN_RE,
+                Some(253),
+                &format!("a PriorityClass name: {SUBDOMAIN}"),
+            )?;
         }
         for t in &self.tolerations {
-            if t.key.chars().count() > 317 || !LABEL_KEY_RE.is_match(&t.key) {
-                return invalid(format!(
-                    "toleration key {:?} is not a label key such as \
-                     node-role.kubernetes.io/control-plane",
-                    one_line(&t.key)
-                ));
-            }
-            if let Some(value) = &t.value
-                && !LABEL_VALUE_RE.is_match(value)
-            {
-                return invalid(format!(
-                    "toleration value {:?} is not a label value: at most 63 letters, digits, \
-                     '-', '_' and '.', starting and ending with a letter or digit",
-                    one_line(value)
-                ));
+            check_field(
+                "toleration key",
+                &t.key,
+                &LABEL_KEY_RE,
+                Some(317),
+                "a label key such as node-role.kubernetes.io/control-plane",
+            )?;
+            if let Some(value) = &t.value {
+                check_field(
+                    "toleration value",
+                    value,
+                    &LABEL_VALUE_RE,
+                    None,
+                    "a label value: at most 63 letters, digits, '-', '_' and '.', starting and \
+                     ending with a letter or digit",
+                )?;
             }
         }
         if self.tls_mode == Some(AgentTlsMode::Strict) && !ca_published {
@@ -439,33 +457,25 @@ impl ImportOptions {
         }
         Ok(())
     }
+}
 
-    /// Import settings as an earlier Drover stored them (`rbac` and `rules`
-    /// side by side; tolerations with `operator` and `toleration_seconds`),
-    /// or as they are now.
-    pub fn from_stored(stored: serde_json::Value) -> Result<ImportOptions, serde_json::Error> {
-        let mut v = stored;
-        if let Some(map) = v.as_object_mut() {
-            if let Some(rules) = map.remove("rules")
-                && map.get("rbac").and_then(|r| r.as_str()) == Some("custom")
-            {
-                map.insert("rbac".into(), serde_json::json!({ "custom": rules }));
-            }
-            if let Some(serde_json::Value::Array(tolerations)) = map.get_mut("tolerations") {
-                tolerations.retain(|t| t["key"].is_string());
-                for t in tolerations.iter_mut() {
-                    if let Some(t) = t.as_object_mut() {
-                        t.remove("operator");
-                        t.remove("toleration_seconds");
-                        if t.get("value").is_some_and(|v| v.is_null()) {
-                            t.remove("value");
-                        }
-                    }
-                }
-            }
-        }
-        serde_json::from_value(v)
+/// `option`'s `value` must match `rule` and have at most `max` characters
+/// (where the rule alone does not bound it); else it is said not to be
+/// `what`.
+fn check_field(
+    option: &str,
+    value: &str,
+    rule: &Regex,
+    max: Option<usize>,
+    what: &str,
+) -> Result<(), ImportError> {
+    if max.is_some_and(|max| value.chars().count() > max) || !rule.is_match(value) {
+        return Err(ImportError::Invalid(format!(
+            "{option} {:?} is not {what}",
+            one_line(value)
+        )));
     }
+    Ok(())
 }
 
 /// Option values are repeated in errors: escaped and cut short.
@@ -625,29 +635,5 @@ mod tests {
         for q in ["", "lots", "-1", "1.2.3", "12 Gigs", "1Kb", "m", "1e9999"] {
             assert!(!QUANTITY_RE.is_match(q), "{q:?}");
         }
-    }
-
-    #[test]
-    fn settings_stored_by_an_earlier_drover_still_read() {
-        let old = serde_json::json!({
-            "namespace": "agents",
-            "rbac": "custom",
-            "rules": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get"] }],
-            "tolerations": [
-                { "key": "dedicated", "operator": "Equal", "value": "infra",
-                  "effect": "NoSchedule", "toleration_seconds": null },
-                { "key": null, "operator": "Exists", "value": null, "effect": null,
-                  "toleration_seconds": null },
-            ],
-        });
-        let o = ImportOptions::from_stored(old).unwrap();
-        assert_eq!(o.rbac.preset(), RbacPreset::Custom);
-        assert_eq!(o.tolerations.len(), 1);
-        assert_eq!(o.tolerations[0].value.as_deref(), Some("infra"));
-        let read_only = serde_json::json!({ "rbac": "read-only", "rules": [] });
-        assert_eq!(
-            ImportOptions::from_stored(read_only).unwrap().rbac,
-            Rbac::ReadOnly
-        );
     }
 }

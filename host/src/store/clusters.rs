@@ -82,6 +82,80 @@ fn cluster(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
     })
 }
 
+/// Migration 7: import settings stored by an earlier Drover (`rbac` and
+/// `rules` side by side; tolerations with `operator`, optional `key` and
+/// `effect`, `toleration_seconds`) rewritten once into the current shape,
+/// so the API, the CLI and rendering all read one shape.
+pub(super) fn current_import_settings(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let rows: Vec<(String, String, String)> = tx
+        .prepare("SELECT id, name, import FROM clusters")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, name, text) in rows {
+        let Ok(mut import) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let dropped = rewrite_import_settings(&mut import);
+        for what in &dropped {
+            tracing::warn!(
+                cluster = %crate::text::escape_control(&name),
+                "an import setting stored by an earlier Drover has no equivalent now and was \
+                 dropped: {what}; set the cluster's tolerations again if it needs one"
+            );
+        }
+        tx.execute(
+            "UPDATE clusters SET import = ?2 WHERE id = ?1",
+            params![id, import.to_string()],
+        )?;
+    }
+    Ok(())
+}
+
+/// The earlier shape of import settings in the current one; returns what
+/// could not be expressed (and was left out). A toleration without an
+/// effect tolerates every effect: it becomes one per effect.
+pub(super) fn rewrite_import_settings(import: &mut serde_json::Value) -> Vec<String> {
+    use serde_json::{Value, json};
+    let mut dropped = Vec::new();
+    let Some(map) = import.as_object_mut() else {
+        return dropped;
+    };
+    if let Some(rules) = map.remove("rules")
+        && map.get("rbac").and_then(Value::as_str) == Some("custom")
+    {
+        map.insert("rbac".into(), json!({ "custom": rules }));
+    }
+    let Some(Value::Array(tolerations)) = map.get_mut("tolerations") else {
+        return dropped;
+    };
+    let mut current = Vec::new();
+    for t in tolerations.drain(..) {
+        let Some(key) = t.get("key").and_then(Value::as_str) else {
+            dropped.push(format!("a toleration of every taint ({t})"));
+            continue;
+        };
+        if let Some(seconds) = t.get("toleration_seconds").filter(|s| !s.is_null()) {
+            dropped.push(format!(
+                "tolerationSeconds {seconds} of the toleration of {key:?}"
+            ));
+        }
+        let value = t.get("value").filter(|v| !v.is_null());
+        let effects = match t.get("effect").and_then(Value::as_str) {
+            Some(effect) => vec![effect],
+            None => vec!["NoSchedule", "PreferNoSchedule", "NoExecute"],
+        };
+        for effect in effects {
+            let mut entry = json!({ "key": key, "effect": effect });
+            if let Some(value) = value {
+                entry["value"] = value.clone();
+            }
+            current.push(entry);
+        }
+    }
+    *tolerations = current;
+    dropped
+}
+
 /// A registration token as stored and listed: never the token itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportTokenRow {

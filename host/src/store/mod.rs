@@ -12,11 +12,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// One schema or data change.
+enum Migration {
+    Sql(&'static str),
+    /// A rewrite of stored data that SQL says badly.
+    Rust(fn(&rusqlite::Transaction<'_>) -> Result<()>),
+}
+
 /// Numbered migrations; `PRAGMA user_version` records the last one applied.
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: plugins and their private key/value state.
-    "CREATE TABLE plugins (
+    Migration::Sql(
+        "CREATE TABLE plugins (
         name        TEXT PRIMARY KEY,
         version     TEXT,
         description TEXT,
@@ -35,8 +43,10 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (plugin, key)
     ) WITHOUT ROWID;",
+    ),
     // 2: API tokens, the audit log, encrypted credentials.
-    "CREATE TABLE tokens (
+    Migration::Sql(
+        "CREATE TABLE tokens (
         id           TEXT PRIMARY KEY,
         name         TEXT NOT NULL UNIQUE,
         role         TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
@@ -67,8 +77,10 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         rotated_at INTEGER
     );",
+    ),
     // 3: durable operations, their steps and activity log.
-    "CREATE TABLE operations (
+    Migration::Sql(
+        "CREATE TABLE operations (
         id               TEXT PRIMARY KEY,
         kind             TEXT NOT NULL,
         inputs           TEXT NOT NULL,
@@ -103,8 +115,10 @@ const MIGRATIONS: &[&str] = &[
         message TEXT NOT NULL
     );
     CREATE INDEX activities_by_op ON operation_activities (op_id, id);",
+    ),
     // 4: clusters and the registration tokens that import them.
-    "CREATE TABLE clusters (
+    Migration::Sql(
+        "CREATE TABLE clusters (
         id                 TEXT PRIMARY KEY,
         name               TEXT NOT NULL UNIQUE,
         kind               TEXT NOT NULL,
@@ -128,8 +142,10 @@ const MIGRATIONS: &[&str] = &[
         last_used_at  INTEGER
     );
     CREATE INDEX import_tokens_by_cluster ON import_tokens (cluster_id, created_at);",
+    ),
     // 5: the AKS inventory: clusters discovery found, keyed by ARM id.
-    "CREATE TABLE aks_clusters (
+    Migration::Sql(
+        "CREATE TABLE aks_clusters (
         key             TEXT PRIMARY KEY,
         id              TEXT NOT NULL,
         credential      TEXT NOT NULL,
@@ -143,9 +159,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aks_clusters_by_subscription ON aks_clusters (subscription_id, name);
     CREATE INDEX aks_clusters_by_name ON aks_clusters (name);",
+    ),
     // 6: a stable, machine-readable code for why an operation or step failed.
-    "ALTER TABLE operations ADD COLUMN error_code TEXT;
+    Migration::Sql(
+        "ALTER TABLE operations ADD COLUMN error_code TEXT;
     ALTER TABLE operation_steps ADD COLUMN error_code TEXT;",
+    ),
+    // 7: import settings of clusters added by an earlier Drover, in the
+    // current shape.
+    Migration::Rust(clusters::current_import_settings),
 ];
 
 /// Per-plugin state quotas (documented in `wit/state.wit`).
@@ -463,11 +485,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
              ({known}): run the newer drover, or restore a backup made before the upgrade"
         );
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("migration {version} failed"))?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(anyhow::Error::from),
+            Migration::Rust(rewrite) => rewrite(&tx),
+        }
+        .with_context(|| format!("migration {version} failed"))?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
@@ -498,6 +523,63 @@ mod tests {
             format!("{err:#}").contains("newer than this drover knows"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn import_settings_of_an_earlier_drover_are_rewritten_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
+        // A database as Drover left it at schema version 5, with a cluster
+        // added through the API of the time.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for m in &MIGRATIONS[..5] {
+                let Migration::Sql(sql) = m else { panic!() };
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 5).unwrap();
+            let old = serde_json::json!({
+                "namespace": "agents",
+                "rbac": "custom",
+                "rules": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get"] }],
+                "tolerations": [
+                    { "key": "dedicated", "operator": "Equal", "value": "infra",
+                      "effect": "NoSchedule", "toleration_seconds": null },
+                    { "key": "gpu", "operator": "Exists", "value": null, "effect": null,
+                      "toleration_seconds": null },
+                    { "key": null, "operator": "Exists", "value": null, "effect": null,
+                      "toleration_seconds": null },
+                ],
+            });
+            tx.execute(
+                "INSERT INTO clusters (id, name, kind, status, created_at, import)
+                 VALUES ('c-1', 'edge', 'imported', 'pending', 1, ?1)",
+                [old.to_string()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let import = s.cluster("edge").unwrap().unwrap().import;
+        assert_eq!(
+            import,
+            serde_json::json!({
+                "namespace": "agents",
+                "rbac": { "custom": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get"] }] },
+                "tolerations": [
+                    { "key": "dedicated", "value": "infra", "effect": "NoSchedule" },
+                    { "key": "gpu", "effect": "NoSchedule" },
+                    { "key": "gpu", "effect": "PreferNoSchedule" },
+                    { "key": "gpu", "effect": "NoExecute" },
+                ],
+            })
+        );
+        // Settings in today's shape read back as they were written.
+        let read_only = serde_json::json!({ "rbac": "read-only", "rules": [] });
+        let mut rewritten = read_only.clone();
+        assert!(clusters::rewrite_import_settings(&mut rewritten).is_empty());
+        assert_eq!(rewritten, serde_json::json!({ "rbac": "read-only" }));
     }
 
     #[test]

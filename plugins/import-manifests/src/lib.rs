@@ -15,7 +15,8 @@
 //! It depends on nothing but `drover-sdk`, like any third-party plugin.
 
 use drover_sdk::import_manifests::exports::drover::plugin::manifests::{
-    self, AgentSettings, Manifest, PolicyRule, PullPolicy, Rbac, RenderRequest, TlsMode, Toleration,
+    self, AgentSettings, Manifest, PolicyRule, PullPolicy, Rbac, RenderRequest, Resources, TlsMode,
+    Toleration,
 };
 use drover_sdk::import_manifests::exports::drover::plugin::plugin_info;
 use drover_sdk::serde_json::{Map, Value, json};
@@ -36,8 +37,14 @@ const AGENT_UID: i64 = 65532;
 const TOKEN_DIR: &str = "/var/run/secrets/drover";
 /// Requests and limits when the request sets none: the agent idles at a
 /// few MiB and a sliver of a core.
-const DEFAULT_RESOURCES: [(&str, &str, &str); 2] =
-    [("cpu", "10m", "500m"), ("memory", "32Mi", "128Mi")];
+fn default_resources() -> Resources {
+    Resources {
+        cpu_request: Some("10m".into()),
+        memory_request: Some("32Mi".into()),
+        cpu_limit: Some("500m".into()),
+        memory_limit: Some("128Mi".into()),
+    }
+}
 /// Taints the agent tolerates by default, so a cluster of only control-plane
 /// nodes can run it.
 const CONTROL_PLANE_TAINTS: [&str; 2] = [
@@ -309,19 +316,13 @@ fn agent_env(request: &RenderRequest) -> Vec<Value> {
 /// Container resources: what the request sets, or the defaults when it sets
 /// none.
 fn resources(agent: &AgentSettings) -> Value {
-    let Some(r) = agent.resources.as_ref() else {
-        let pick = |i: usize| -> Map<String, Value> {
-            DEFAULT_RESOURCES
-                .iter()
-                .map(|(name, request, limit)| {
-                    (
-                        name.to_string(),
-                        json!(if i == 0 { request } else { limit }),
-                    )
-                })
-                .collect()
-        };
-        return json!({ "requests": pick(0), "limits": pick(1) });
+    let defaults;
+    let r = match &agent.resources {
+        Some(r) => r,
+        None => {
+            defaults = default_resources();
+            &defaults
+        }
     };
     let pair = |cpu: &Option<String>, memory: &Option<String>| {
         let mut quantities = Map::new();
