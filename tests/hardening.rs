@@ -13,6 +13,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The storm test measures how late calls end: it runs alone, the other
+/// tests of this file (each with a daemon of its own) beside each other.
+static TURNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared_turn() -> std::sync::RwLockReadGuard<'static, ()> {
+    TURNS.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn exclusive_turn() -> std::sync::RwLockWriteGuard<'static, ()> {
+    TURNS.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A loopback daemon with `config`, the adversary installed beside the
 /// first-party plugins, its log in `<home>/daemon.log`.
 fn daemon(home: &Path, config: &str, adversary: &str) -> Daemon {
@@ -47,6 +59,7 @@ const ADVERSARY_IMPORTS: &str = "[import]\nplugin = \"adversary\"\n";
 
 #[test]
 fn a_plugins_malformed_output_is_a_clear_502_not_a_panic() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let d = daemon(home.path(), ADVERSARY_IMPORTS, &adversary_manifest("1.0.0"));
     for (cluster, what) in [
@@ -99,6 +112,7 @@ fn plugin_status(d: &Daemon, name: &str) -> Value {
 
 #[test]
 fn the_plugin_directory_is_read_with_bounds_and_never_stalls() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let plugins: PathBuf = home.path().join(".local/share/drover/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -182,6 +196,7 @@ fn the_plugin_directory_is_read_with_bounds_and_never_stalls() {
 
 #[test]
 fn neither_the_log_nor_the_terminal_can_be_forged() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let d = daemon(home.path(), ADVERSARY_IMPORTS, &adversary_manifest("1.0.0"));
     let out = d.cli(&["cluster", "add", "log-inject"]);
@@ -205,6 +220,7 @@ fn neither_the_log_nor_the_terminal_can_be_forged() {
 
 #[test]
 fn one_call_cannot_flood_the_daemon_log() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let manifest = adversary_with_limits("cpu_ms = 20000\ntimeout_ms = 30000\n");
     let d = daemon(home.path(), ADVERSARY_IMPORTS, &manifest);
@@ -232,6 +248,7 @@ fn plugin_audit(d: &Daemon, plugin: &str) -> Vec<Value> {
 
 #[test]
 fn state_mutations_are_audited_and_reads_are_counted_not_flooded() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let manifest = adversary_with_limits("cpu_ms = 20000\ntimeout_ms = 30000\n");
     let d = daemon(home.path(), ADVERSARY_IMPORTS, &manifest);
@@ -276,6 +293,7 @@ fn state_mutations_are_audited_and_reads_are_counted_not_flooded() {
 
 #[test]
 fn the_audit_log_is_kept_for_its_retention() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let config = "[audit]\nretention = \"2h\"\n";
     let d = daemon(home.path(), config, &adversary_manifest("1.0.0"));
@@ -322,6 +340,7 @@ fn the_audit_log_is_kept_for_its_retention() {
 
 #[test]
 fn the_cli_tells_a_slow_daemon_from_an_absent_one_and_a_cut_off_request_is_audited() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let manifest = adversary_with_limits("timeout_ms = 10000\n");
     let d = daemon(home.path(), ADVERSARY_IMPORTS, &manifest);
@@ -366,6 +385,7 @@ fn the_cli_tells_a_slow_daemon_from_an_absent_one_and_a_cut_off_request_is_audit
 
 #[test]
 fn import_options_are_checked_before_anything_is_stored() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     // Plain HTTP on loopback: the daemon publishes no CA.
     let d = daemon(home.path(), "", &adversary_manifest("1.0.0"));
@@ -421,6 +441,7 @@ fn import_options_are_checked_before_anything_is_stored() {
 
 #[test]
 fn a_storm_of_spinning_calls_leaves_the_api_responsive_and_ends_on_time() {
+    let _turn = exclusive_turn();
     let home = tempfile::tempdir().unwrap();
     // Fifty calls may spin at once: no plugin or memory limit holds them back.
     let config = "[import]\nplugin = \"adversary\"\n[limits]\nguest_memory_mib = 2048\n";
@@ -502,6 +523,7 @@ fn a_storm_of_spinning_calls_leaves_the_api_responsive_and_ends_on_time() {
 
 #[test]
 fn agent_endpoints_refuse_a_missing_or_bad_token_before_reading_the_body() {
+    let _turn = shared_turn();
     let home = tempfile::tempdir().unwrap();
     let d = daemon(home.path(), "", &adversary_manifest("1.0.0"));
     let garbage = "0".repeat(52);
