@@ -195,6 +195,15 @@ fn split_ranges(ranges: Option<&str>) -> Vec<String> {
 impl AksCluster {
     fn from_row(row: AksRow) -> anyhow::Result<AksCluster> {
         let mut c: AksCluster = serde_json::from_str(&row.data)?;
+        // Recorded before the lists existed: the one range there was.
+        if let Some(n) = c.network.as_mut() {
+            if n.pod_cidrs.is_empty() {
+                n.pod_cidrs = n.pod_cidr.iter().cloned().collect();
+            }
+            if n.service_cidrs.is_empty() {
+                n.service_cidrs = n.service_cidr.iter().cloned().collect();
+            }
+        }
         c.credential = row.credential;
         c.first_seen = row.first_seen;
         c.last_seen = row.last_seen;
@@ -287,32 +296,6 @@ pub struct DiscoverySummary {
     pub new: u64,
     pub updated: u64,
     pub missing: u64,
-}
-
-/// The result of one discovery.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Discovery {
-    pub clusters: Vec<AksCluster>,
-    pub subscriptions: Vec<String>,
-    pub failures: Vec<SubscriptionFailure>,
-    /// Clusters seen for the first time.
-    pub new: u64,
-    pub updated: u64,
-    /// Clusters of fully searched subscriptions that were not found again.
-    pub missing: u64,
-}
-
-impl Discovery {
-    pub fn summary(&self) -> DiscoverySummary {
-        DiscoverySummary {
-            cluster_ids: self.clusters.iter().map(|c| c.id.clone()).collect(),
-            subscriptions: self.subscriptions.clone(),
-            failures: self.failures.clone(),
-            new: self.new,
-            updated: self.updated,
-            missing: self.missing,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -456,9 +439,9 @@ impl Aks {
         self.plugin().map(|_| ())
     }
 
-    /// Discover and record. A discovery that fails as a whole stores nothing.
-    pub async fn discover(&self, request: DiscoverRequest) -> Result<Discovery, AksError> {
-        request.check()?;
+    /// Discover and record (`request` is checked: the workflow parsed it).
+    /// A discovery that fails as a whole stores nothing.
+    pub async fn discover(&self, request: DiscoverRequest) -> Result<DiscoverySummary, AksError> {
         let plugin = self.plugin()?;
         let filtered = !request.resource_groups.is_empty()
             || request
@@ -527,13 +510,8 @@ impl Aks {
             updated,
             missing,
         } = change;
-        // Answer with the stored view (first/last seen included).
-        let stored = stored
-            .into_iter()
-            .map(AksCluster::from_row)
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Discovery {
-            clusters: stored,
+        Ok(DiscoverySummary {
+            cluster_ids: stored.into_iter().map(|row| row.id).collect(),
             subscriptions: result.subscriptions,
             failures,
             new,

@@ -650,6 +650,9 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`is_valid_object_name`] as the OpenAPI document's `pattern` says it.
+pub const OBJECT_NAME_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
+
 /// Names of credentials and tokens: 1–64 ASCII letters, digits, `-`, `_`
 /// or `.`.
 pub fn is_valid_object_name(name: &str) -> bool {
@@ -759,6 +762,27 @@ mod tests {
             format!("{err:#}").contains("exceeds [limits.max]"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn the_object_name_pattern_says_what_the_check_does() {
+        let pattern = regex::Regex::new(OBJECT_NAME_PATTERN).unwrap();
+        for name in [
+            "prod",
+            "a.b_c-d",
+            "",
+            "x".repeat(64).as_str(),
+            "x".repeat(65).as_str(),
+            "bad name",
+            "é",
+            "a/b",
+        ] {
+            assert_eq!(
+                pattern.is_match(name),
+                is_valid_object_name(name),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

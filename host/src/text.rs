@@ -53,8 +53,11 @@ pub fn clip_owned(s: &mut String, max: usize) {
     }
 }
 
+/// [`has_text`] as the OpenAPI document's `pattern` says it.
+pub const HAS_TEXT_PATTERN: &str = r"[^ \t\n\r\x0b\x0c]";
+
 /// Whether `s` has a character other than an ASCII space, tab or line
-/// break: the JSON Schema pattern `[^ \t\n\r\x0b\x0c]`, which means the same
+/// break: the JSON Schema pattern [`HAS_TEXT_PATTERN`], which means the same
 /// in every regular-expression dialect (`\S` does not).
 pub fn has_text(s: &str) -> bool {
     s.chars()

@@ -1,9 +1,16 @@
-//! How JSON numbers are read from requests: as JSON Schema sees them. A
-//! schema's `integer` is any number with no fractional part, so `3600.0`
-//! is as much an integer as `3600` and must be accepted as one; serde alone
-//! refuses it for an integer field. Use these with `deserialize_with`.
+//! JSON from requests read as the OpenAPI document describes it.
+//!
+//! - Numbers as JSON Schema sees them: a schema's `integer` is any number
+//!   with no fractional part, so `3600.0` is as much an integer as `3600`
+//!   and must be accepted as one; serde alone refuses it for an integer
+//!   field. Use [`int`] and [`opt_int`] with `deserialize_with`.
+//! - Objects only where objects are expected, at every depth: [`Strict`]
+//!   and [`from_value`].
 
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{self, IntoDeserializer, Visitor};
 use serde::{Deserialize, Deserializer, de::Error};
+use serde_json::Value;
 
 fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i128, D::Error> {
     let n = serde_json::Number::deserialize(deserializer)?;
@@ -45,39 +52,12 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[derive(serde::Deserialize)]
-    struct T {
-        #[serde(deserialize_with = "super::int")]
-        a: u32,
-        #[serde(default, deserialize_with = "super::opt_int")]
-        b: Option<i64>,
-    }
-
-    #[test]
-    fn integral_floats_are_integers_and_the_rest_is_refused() {
-        let t: T = serde_json::from_str(r#"{"a": 3600.0, "b": -2}"#).unwrap();
-        assert_eq!((t.a, t.b), (3600, Some(-2)));
-        let t: T = serde_json::from_str(r#"{"a": 1, "b": null}"#).unwrap();
-        assert_eq!(t.b, None);
-        assert!(serde_json::from_str::<T>(r#"{"a": 1.5}"#).is_err());
-        assert!(serde_json::from_str::<T>(r#"{"a": -1}"#).is_err());
-        assert!(serde_json::from_str::<T>(r#"{"a": 1e30}"#).is_err());
-        assert!(serde_json::from_str::<T>(r#"{"a": "1"}"#).is_err());
-    }
-}
-
 /// A JSON value read the way the OpenAPI document describes it. serde lets
 /// a struct be read from an array of its fields in order (`[]` for a struct
 /// whose fields all have defaults); the API's objects are objects, so this
 /// refuses anything but a JSON object where a struct is expected, at every
 /// depth, and otherwise reads like `serde_json::Value`.
 pub struct Strict(pub serde_json::Value);
-
-use serde::de::value::{MapDeserializer, SeqDeserializer};
-use serde::de::{self, IntoDeserializer, Visitor};
-use serde_json::Value;
 
 fn unexpected(v: &Value) -> de::Unexpected<'_> {
     match v {
@@ -131,12 +111,7 @@ impl<'de> Deserializer<'de> for Strict {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         match self.0 {
-            Value::Object(m) => {
-                let mut map = map(m);
-                let value = visitor.visit_map(&mut map)?;
-                map.end()?;
-                Ok(value)
-            }
+            Value::Object(_) => self.deserialize_any(visitor),
             other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
         }
     }
@@ -304,5 +279,28 @@ mod strict_tests {
         }
         let e = read(r#"{"inner": {}, "list": [{"a": "x"}]}"#).unwrap_err();
         assert!(e.starts_with("list[0].a"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct T {
+        #[serde(deserialize_with = "super::int")]
+        a: u32,
+        #[serde(default, deserialize_with = "super::opt_int")]
+        b: Option<i64>,
+    }
+
+    #[test]
+    fn integral_floats_are_integers_and_the_rest_is_refused() {
+        let t: T = serde_json::from_str(r#"{"a": 3600.0, "b": -2}"#).unwrap();
+        assert_eq!((t.a, t.b), (3600, Some(-2)));
+        let t: T = serde_json::from_str(r#"{"a": 1, "b": null}"#).unwrap();
+        assert_eq!(t.b, None);
+        assert!(serde_json::from_str::<T>(r#"{"a": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"a": -1}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"a": 1e30}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"a": "1"}"#).is_err());
     }
 }

@@ -14,26 +14,18 @@ use utoipa::{IntoParams, ToSchema};
 
 impl From<AksError> for ApiError {
     fn from(e: AksError) -> ApiError {
-        match e {
-            AksError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "denied", m),
-            AksError::NotFound(m) => ApiError::not_found(m),
-            AksError::Invalid(m) => ApiError::invalid(m),
-            AksError::Conflict(m) => ApiError::conflict(m),
-            e @ AksError::Upstream { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream", e.to_string())
-            }
-            AksError::Credential(m) => {
-                ApiError::new(StatusCode::FAILED_DEPENDENCY, "credential-unavailable", m)
-            }
-            AksError::Timeout(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", m),
-            AksError::Unavailable(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-            }
-            AksError::BadPluginOutput(m) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-output", m)
-            }
-            AksError::Internal(e) => ApiError::internal(e),
-        }
+        let status = match &e {
+            AksError::Internal(e) => return ApiError::internal(e),
+            AksError::Denied(_) => StatusCode::FORBIDDEN,
+            AksError::NotFound(_) => StatusCode::NOT_FOUND,
+            AksError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AksError::Conflict(_) => StatusCode::CONFLICT,
+            AksError::Upstream { .. } | AksError::BadPluginOutput(_) => StatusCode::BAD_GATEWAY,
+            AksError::Credential(_) => StatusCode::FAILED_DEPENDENCY,
+            AksError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AksError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 

@@ -15,7 +15,10 @@ use std::time::Instant;
 /// Who is calling, attached to the request by [`require_token`].
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's name.
     pub token: String,
+    /// The token's id.
+    pub token_id: String,
     pub role: Role,
 }
 
@@ -120,6 +123,7 @@ pub async fn require_token(
     let mutating = method != Method::GET && method != Method::HEAD;
     let caller = Caller {
         token: row.name.clone(),
+        token_id: row.id.clone(),
         role,
     };
     // Audit every mutation whatever becomes of it: answered, refused, or

@@ -138,11 +138,7 @@ impl CredentialCreate {
                 kind.fields().join(", ")
             )));
         }
-        crate::wire::from_value(body).map_err(|e| {
-            ApiError::invalid(format!(
-                "Failed to deserialize the JSON body into the target type: {e}"
-            ))
-        })
+        super::error::read_body(body)
     }
 
     /// Name, kind, fields, secret and passphrase, as the store takes them.

@@ -129,12 +129,18 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         // Content type, size and syntax, as axum checks them.
         let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
-        crate::wire::from_value(value).map(Json).map_err(|e| {
-            ApiError::invalid(format!(
-                "Failed to deserialize the JSON body into the target type: {e}"
-            ))
-        })
+        read_body(value).map(Json)
     }
+}
+
+/// A request body, already JSON, as `T` ([`crate::wire::from_value`]); the
+/// error says where it does not fit, as axum's own rejections do.
+pub fn read_body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    crate::wire::from_value(value).map_err(|e| {
+        ApiError::invalid(format!(
+            "Failed to deserialize the JSON body into the target type: {e}"
+        ))
+    })
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

@@ -37,17 +37,6 @@ pub use plugins::PluginList;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Routes whose work is one plugin call. They are bounded by the plugin's
-/// own limits (a wait of at most `timeout_ms` for a slot, then at most
-/// `timeout_ms` of running), which the operator sets per plugin, rather than
-/// by `[api] request_timeout`.
-const PLUGIN_ROUTES: &[&str] = &[
-    "/v1/clusters",
-    "/import/{file}",
-    "/v1/aks/check-credential",
-    "/v1/aks/lookups/{kind}",
-];
-
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
@@ -158,7 +147,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
     DOC.get_or_init(|| {
         // Once the routes have added their schemas.
-        let mut doc = api_routes().split_for_parts().1;
+        let mut doc = api_routes(None).split_for_parts().1;
         utoipa::Modify::modify(&ClosedVariants, &mut doc);
         doc
     })
@@ -172,7 +161,17 @@ async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
     axum::Json(openapi())
 }
 
-fn api_routes() -> OpenApiRouter<AppState> {
+/// Every route, each `[api] request_timeout` long at most (`None`: no
+/// limit, for the document) but those whose work is one plugin call: they
+/// are bounded by the plugin's own limits (a wait of at most `timeout_ms`
+/// for a slot, then at most `timeout_ms` of running), which the operator
+/// sets per plugin.
+fn api_routes(limit: Option<Duration>) -> OpenApiRouter<AppState> {
+    let plugin_calls = OpenApiRouter::new()
+        .routes(routes!(clusters::create))
+        .routes(routes!(clusters::manifests))
+        .routes(routes!(aks::check_credential))
+        .routes(routes!(aks::lookup));
     let v1 = OpenApiRouter::new()
         .routes(routes!(plugins::list))
         .routes(routes!(tokens::create, tokens::list))
@@ -185,7 +184,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operations::cancel))
         .routes(routes!(operations::retry))
         .routes(routes!(audit::list))
-        .routes(routes!(clusters::create, clusters::list))
+        .routes(routes!(clusters::list))
         .routes(routes!(clusters::show, clusters::remove))
         .routes(routes!(clusters::import_command))
         .routes(routes!(clusters::tokens))
@@ -193,55 +192,49 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(aks::discover))
         .routes(routes!(aks::inventory))
         .routes(routes!(aks::show))
-        .routes(routes!(aks::check_credential))
-        .routes(routes!(aks::lookup))
         .routes(routes!(ca));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut bounded = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
-        .routes(routes!(clusters::manifests))
         .routes(routes!(clusters::cacerts))
         .routes(routes!(clusters::register))
         .routes(routes!(clusters::heartbeat))
-        .merge(v1)
+        .merge(v1);
+    if let Some(limit) = limit {
+        bounded = bounded.route_layer(axum::middleware::from_fn_with_state(limit, request_timeout));
+    }
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(bounded)
+        .merge(plugin_calls)
 }
 
 fn api(state: AppState) -> Router<AppState> {
-    let (router, _) = api_routes().split_for_parts();
+    let (router, _) = api_routes(Some(state.request_timeout)).split_for_parts();
     // Authenticate everything under /v1; probes, metrics and the document
     // stay open. Authentication (and the audit of mutations) wraps the
     // timeout, so a request that is cut off is still audited.
-    router
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.request_timeout,
-            request_timeout,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            require_token_under_v1,
-        ))
+    router.route_layer(axum::middleware::from_fn_with_state(
+        state,
+        require_token_under_v1,
+    ))
 }
 
 /// Answer 504 with the error body when a request takes longer than
-/// `[api] request_timeout`; plugin calls are bounded by their own limits.
+/// `[api] request_timeout`.
 async fn request_timeout(
     State(limit): State<Duration>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_string());
-    if route.as_deref().is_some_and(|r| PLUGIN_ROUTES.contains(&r)) {
-        return next.run(request).await;
-    }
-    let what = format!("{} {}", request.method(), request.uri().path());
+    // Cheap to keep (shared bytes); formatted only if the request is cut off.
+    let method = request.method().clone();
+    let uri = request.uri().clone();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
+            let what = format!("{method} {}", uri.path());
             tracing::warn!(request = %what, "request cut off at the request timeout");
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -405,6 +398,38 @@ mod tests {
             schemas["ClusterCreate"]["properties"]["name"]["pattern"],
             o::DNS_LABEL
         );
+        // Every pattern anywhere in the document is one the server checks
+        // with: a copy that drifted would not be among them.
+        let enforced = [
+            o::DNS_LABEL,
+            o::DNS_SUBDOMAIN,
+            o::QUANTITY,
+            o::IMAGE,
+            o::PROXY_URL,
+            o::NO_PROXY,
+            o::LABEL_KEY,
+            o::LABEL_VALUE,
+            crate::config::OBJECT_NAME_PATTERN,
+            crate::text::HAS_TEXT_PATTERN,
+            crate::imports::PRINTABLE_PATTERN,
+            operations::CURSOR_PATTERN,
+        ];
+        let mut stack = vec![&doc];
+        let mut seen = 0;
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(p)) = m.get("pattern") {
+                        assert!(enforced.contains(&p.as_str()), "unknown pattern {p:?}");
+                        seen += 1;
+                    }
+                    stack.extend(m.values());
+                }
+                serde_json::Value::Array(a) => stack.extend(a),
+                _ => {}
+            }
+        }
+        assert!(seen > 20, "{seen} patterns");
     }
 
     #[tokio::test]

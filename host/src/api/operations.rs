@@ -141,7 +141,10 @@ fn cursor(op: &OperationRow) -> String {
     format!("{}.{}", op.created_at, op.id)
 }
 
-/// `<created_at>.<id>`, as [`cursor`] writes it (and the document's pattern says).
+/// A page cursor as the document's `pattern` says it.
+pub const CURSOR_PATTERN: &str = r"^-?[0-9]{1,18}\.[A-Za-z0-9_]{1,64}$";
+
+/// `<created_at>.<id>`, as [`cursor`] writes it (and [`CURSOR_PATTERN`] says).
 fn parse_cursor(s: &str) -> Result<(i64, String), ApiError> {
     let bad = || {
         ApiError::invalid(format!(
@@ -149,8 +152,7 @@ fn parse_cursor(s: &str) -> Result<(i64, String), ApiError> {
         ))
     };
     static CURSOR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"^-?[0-9]{1,18}\.[A-Za-z0-9_]{1,64}$")
-            .expect("the cursor pattern compiles")
+        regex::Regex::new(CURSOR_PATTERN).expect("the cursor pattern compiles")
     });
     if !CURSOR.is_match(s) {
         return Err(bad());

@@ -97,11 +97,7 @@ pub async fn revoke(
 ) -> Result<Json<TokenRow>, ApiError> {
     // Revoking the token this very request is made with would lock the
     // caller out mid-conversation (the admin token, typically).
-    let own = state
-        .store
-        .token_by_name(&caller.token)
-        .map_err(ApiError::internal)?;
-    if token == caller.token || own.is_some_and(|row| row.id == token) {
+    if token == caller.token || token == caller.token_id {
         return Err(ApiError::conflict(format!(
             "{token:?} is the token this request is made with: revoke it with another admin \
              token (`drover token create NAME --role admin` makes one)"

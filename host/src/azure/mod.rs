@@ -298,18 +298,13 @@ impl Azure {
                     .then(|| connection_problem(&chain))
                     .flatten()
                 {
-                    return Err(AzureError::Upstream {
-                        status: 0,
-                        code: problem.code().into(),
-                        message: format!(
-                            "cannot get a token for credential {:?}: {} the Entra authority \
-                             {} ({chain}){}",
-                            info.name,
-                            problem.verb(),
-                            host_of(&info.cloud.authority_host),
-                            problem.hint("the credential's cloud (authority_host)"),
-                        ),
-                    });
+                    return Err(problem.error(
+                        &format!("cannot get a token for credential {:?}: ", info.name),
+                        "the Entra authority",
+                        host_of(&info.cloud.authority_host),
+                        &chain,
+                        "the credential's cloud (authority_host)",
+                    ));
                 }
                 Err(token_error(&info.name, &e.to_string()))
             }
@@ -455,18 +450,17 @@ impl Azure {
                 // A host that refuses the connection or its TLS is reported at
                 // once: retrying cannot help, and the operator must act.
                 Err(e) if e.is_connect() && !e.is_timeout() => {
-                    let chain = crate::text::cause_chain(&e);
+                    // Classified without the URL: its path may say anything
+                    // ("…/certificates/…").
+                    let chain = crate::text::cause_chain(&e.without_url());
                     let problem = connection_problem(&chain).unwrap_or(Connection::Refused);
-                    return Err(AzureError::Upstream {
-                        status: 0,
-                        code: problem.code().into(),
-                        message: format!(
-                            "{} ARM at {} ({chain}){}",
-                            problem.verb(),
-                            host_of(url),
-                            problem.hint("the credential's cloud (resource_manager)"),
-                        ),
-                    });
+                    return Err(problem.error(
+                        "",
+                        "ARM at",
+                        host_of(url),
+                        &chain,
+                        "the credential's cloud (resource_manager)",
+                    ));
                 }
                 Err(e) if e.is_timeout() && attempt >= self.settings.max_attempts => {
                     return Err(AzureError::Timeout(format!(
@@ -510,6 +504,28 @@ impl Connection {
             Connection::Refused => "cannot connect to",
             Connection::Name => "cannot resolve",
             Connection::Tls => "the TLS handshake failed with",
+        }
+    }
+
+    /// The error for failing to reach `host` (what: "the Entra authority",
+    /// "ARM at"…), `chain` being the client's own account of it and
+    /// `endpoint` the setting to check.
+    fn error(
+        self,
+        prefix: &str,
+        what: &str,
+        host: &str,
+        chain: &str,
+        endpoint: &str,
+    ) -> AzureError {
+        AzureError::Upstream {
+            status: 0,
+            code: self.code().into(),
+            message: format!(
+                "{prefix}{} {what} {host} ({chain}){}",
+                self.verb(),
+                self.hint(endpoint)
+            ),
         }
     }
 
@@ -579,9 +595,8 @@ fn strip_query(url: &str) -> &str {
 
 fn same_origin(url: &str, base: &str) -> bool {
     let origin = |u: &str| -> String {
-        let rest = u.split_once("://").map(|(_, r)| r).unwrap_or("");
-        let host = rest.split(['/', '?']).next().unwrap_or("");
-        format!("{}://{}", u.split("://").next().unwrap_or(""), host).to_ascii_lowercase()
+        let scheme = u.split_once("://").map_or("", |(s, _)| s);
+        format!("{scheme}://{}", host_of(u)).to_ascii_lowercase()
     };
     origin(url) == origin(base)
 }

@@ -19,26 +19,44 @@ impl Client {
             Some(d) => d.clone(),
             None => default_data_dir()?,
         };
-        // What the local daemon recorded: its URL and the CA it is served with.
+        // What the local daemon recorded: its URL and the CA it is served
+        // with. Needed to reach the local daemon only: with --server, an
+        // unreadable file does not matter, and its CA is trusted only if
+        // --server is that daemon.
         let daemon_file = data_dir.join(DAEMON_FILE);
-        let local: Option<serde_json::Value> = match std::fs::read_to_string(&daemon_file) {
-            Ok(text) => Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not valid JSON", daemon_file.display()))?,
-            ),
-            Err(_) => None,
+        let local = || -> Result<Option<serde_json::Value>> {
+            match std::fs::read_to_string(&daemon_file) {
+                Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not valid JSON", daemon_file.display())
+                })?)),
+                Err(_) => Ok(None),
+            }
         };
-        let base = match (&args.server, &local) {
-            (Some(s), _) => s.trim_end_matches('/').to_string(),
-            (None, Some(v)) => v["url"]
-                .as_str()
-                .with_context(|| format!("{} has no url", daemon_file.display()))?
-                .to_string(),
-            (None, None) => bail!(
-                "cannot find a running daemon: {} is missing. Start one with `drover serve`, or \
-                 pass --server URL",
-                daemon_file.display()
-            ),
+        let ca_of = |v: &serde_json::Value| v["ca_pem"].as_str().map(|p| p.as_bytes().to_vec());
+        let (base, local_ca) = match &args.server {
+            Some(s) => {
+                let base = s.trim_end_matches('/').to_string();
+                let local_ca = local().ok().flatten().and_then(|v| {
+                    (v["url"].as_str().map(|u| u.trim_end_matches('/')) == Some(base.as_str()))
+                        .then(|| ca_of(&v))
+                        .flatten()
+                });
+                (base, local_ca)
+            }
+            None => {
+                let Some(v) = local()? else {
+                    bail!(
+                        "cannot find a running daemon: {} is missing. Start one with `drover \
+                         serve`, or pass --server URL",
+                        daemon_file.display()
+                    );
+                };
+                let base = v["url"]
+                    .as_str()
+                    .with_context(|| format!("{} has no url", daemon_file.display()))?
+                    .to_string();
+                (base, ca_of(&v))
+            }
         };
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -60,17 +78,20 @@ impl Client {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(timeout);
         let ca_pem =
-            match (&args.ca_file, &local) {
-                (Some(path), _) => Some(std::fs::read(path).with_context(|| {
+            match &args.ca_file {
+                Some(path) => Some(std::fs::read(path).with_context(|| {
                     format!("cannot read the CA certificate {}", path.display())
                 })?),
-                (None, Some(v)) => v["ca_pem"].as_str().map(|p| p.as_bytes().to_vec()),
-                (None, None) => None,
+                None => local_ca,
             };
         if let Some(pem) = ca_pem {
-            let cert = reqwest::Certificate::from_pem(&pem)
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
                 .context("the daemon's CA certificate is not a PEM certificate")?;
-            http = http.add_root_certificate(cert);
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
         }
         let http = http.build()?;
         Ok(Client {

@@ -6,9 +6,9 @@ use crate::text::escape_control;
 /// Cells often hold what a plugin, an agent or Azure said: control characters
 /// are escaped, so no cell can break the table or drive the terminal.
 pub fn render<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
-    let rows: Vec<[String; N]> = rows
+    let rows: Vec<[std::borrow::Cow<'_, str>; N]> = rows
         .iter()
-        .map(|row| row.clone().map(|cell| escape_control(&cell).into_owned()))
+        .map(|row| row.each_ref().map(|cell| escape_control(cell)))
         .collect();
     let rows = &rows;
     let mut widths = headers.map(|h| h.chars().count());
@@ -31,7 +31,7 @@ pub fn render<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> Strin
     };
     line(headers.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.iter().map(|cell| cell.as_ref()).collect());
     }
     out
 }

@@ -84,6 +84,10 @@ pub enum ImportError {
     Internal(#[from] anyhow::Error),
 }
 
+/// What [`CheckIn`]'s texts may hold, as the OpenAPI document's `pattern`
+/// says it: no control characters (`char::is_control`).
+pub const PRINTABLE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
 /// What an agent sends when it registers or heartbeats.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -807,6 +811,20 @@ pub fn check_ttl(ttl: Duration) -> Result<(), ImportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_printable_pattern_says_what_the_check_does() {
+        let pattern = regex::Regex::new(PRINTABLE_PATTERN).unwrap();
+        for text in [
+            "v1.33.2", "", "é ü", "a\tb", "a\nb", "\x1b[31m", "\u{7f}", "\u{9f}", "\u{a0}",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                text.chars().all(|c| !c.is_control()),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn secret_names_change_with_each_input() {

@@ -275,6 +275,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// Whether operation `id` has an activity with an id above `after`.
+    pub fn op_has_activities_after(&self, id: &str, after: i64) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM operation_activities WHERE op_id = ?1 AND id > ?2)",
+            params![id, after],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn op_list(&self, q: &OpListQuery) -> Result<Vec<OperationRow>> {
         let mut sql = format!("SELECT {OP_COLUMNS} FROM operations WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();

@@ -55,8 +55,7 @@ impl Workflow for AksDiscover {
                 }
                 e => StepFailure::new(e.code(), e.to_string()),
             })?;
-            serde_json::to_value(found.summary())
-                .map_err(|e| StepFailure::new("internal", e.to_string()))
+            serde_json::to_value(found).map_err(|e| StepFailure::new("internal", e.to_string()))
         })
     }
 }

@@ -162,6 +162,8 @@ impl Operations {
             // Not running (e.g. waiting for a permit was lost): finish here.
             None => self.inner.store.op_finish(id, OpStatus::Cancelled)?,
         }
+        // The request is an activity of its own: followers see it now.
+        self.changed();
         self.get(id)
     }
 
@@ -176,6 +178,7 @@ impl Operations {
                 Err(OpError::Conflict(id.into(), st.as_str(), "retried"))
             }
             Some(_) => {
+                self.changed();
                 self.spawn(id.to_string());
                 self.get(id)
             }
@@ -197,7 +200,7 @@ impl Operations {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.get(id)?.status.is_terminal()
-                || !self.inner.store.op_activities(id, after)?.is_empty()
+                || self.inner.store.op_has_activities_after(id, after)?
             {
                 return Ok(());
             }

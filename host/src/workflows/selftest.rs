@@ -29,8 +29,6 @@ pub struct SelfTestInputs {
     pub fail_at: Option<u32>,
 }
 
-type Inputs = SelfTestInputs;
-
 fn default_steps() -> u32 {
     3
 }
@@ -39,13 +37,13 @@ fn default_step_ms() -> u64 {
     500
 }
 
-fn parse(inputs: &serde_json::Value) -> Result<Inputs, String> {
+fn parse(inputs: &serde_json::Value) -> Result<SelfTestInputs, String> {
     let inputs = if inputs.is_null() {
         serde_json::json!({})
     } else {
         inputs.clone()
     };
-    let i: Inputs = serde_json::from_value(inputs).map_err(|e| e.to_string())?;
+    let i: SelfTestInputs = serde_json::from_value(inputs).map_err(|e| e.to_string())?;
     if !(1..=100).contains(&i.steps) {
         return Err("steps must be between 1 and 100".into());
     }

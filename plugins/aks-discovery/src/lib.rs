@@ -168,7 +168,7 @@ fn discover(request: DiscoverRequest) -> Result<DiscoveryResult, Error> {
     }
     if skipped > 0 {
         log::warn(
-            "skipped managedClusters entries without an id or name",
+            "skipped listed entries without an id or name, or that are not managed clusters",
             &[("count", &skipped.to_string())],
         );
     }
