@@ -533,6 +533,17 @@ fn metrics_showing(
     })
 }
 
+/// What the calls that ended as busy said.
+fn busy_messages(outcomes: &[Result<(String, String), CallError>]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Err(e @ CallError::Busy { .. }) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn gauge_value(metrics: &str, name: &str) -> Option<i64> {
     metrics
         .lines()
@@ -559,13 +570,7 @@ async fn calls_over_a_plugins_concurrency_wait_then_fail_as_busy() {
     );
     let outcomes = sleepers(&l, 3, "1000").await;
     let ok = outcomes.iter().filter(|o| o.is_ok()).count();
-    let busy: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Err(e @ CallError::Busy { .. }) => Some(e.to_string()),
-            _ => None,
-        })
-        .collect();
+    let busy = busy_messages(&outcomes);
     assert_eq!((ok, busy.len()), (2, 1), "{outcomes:?}");
     assert!(
         busy[0].contains("concurrency limit") && busy[0].contains("[plugins.adversary.limits]"),
@@ -610,13 +615,7 @@ async fn calls_wait_for_the_daemons_guest_memory_budget() {
     let l = Arc::new(load_in(env, &manifest).await);
     let probe = metrics_showing(&l, &[("drover_guest_memory_reserved_mib", 64)]);
     let outcomes = sleepers(&l, 5, "1000").await;
-    let busy: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Err(e @ CallError::Busy { .. }) => Some(e.to_string()),
-            _ => None,
-        })
-        .collect();
+    let busy = busy_messages(&outcomes);
     // Two run at once for a second each: four fit in the 1.5 s wait, one does not.
     assert_eq!(busy.len(), 1, "{outcomes:?}");
     assert!(
